@@ -1,0 +1,60 @@
+# wqinspect — see README.md.  Everything runs from a fresh Debian 12 machine:
+# `make test` installs what it needs (apt packages as root, the venv, kernels).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+KERNELS ?= bookworm trixie sid
+MODES ?= vmcore qmp kcore
+KERNEL ?= bookworm
+SCENARIO ?= all
+OUT ?= build/$(KERNEL)-$(SCENARIO).kdump
+export KERNELS MODES
+
+APT_PACKAGES := qemu-system-x86 busybox-static kmod xz-utils zstd binutils gcc make libc6-dev libelf1 python3-venv
+
+.PHONY: all deps venv test unit vmtest kernels vmcore demo fixtures bench clean
+all: test
+
+# apt packages (QEMU, busybox for the guest, kernel module build tools); only missing ones are installed.
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing: $$missing"; \
+		if [ "$$(id -u)" != 0 ]; then echo "run as root, or install: $$missing" >&2; exit 1; fi; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+# The README's test command: unit tests, then the VM matrix.
+test: deps venv unit vmtest
+
+unit: venv
+	$(PY) -m pytest -q -rs tests/unit
+
+vmtest: deps venv
+	$(PY) -m pytest -q -rs tests/vm
+
+kernels: deps
+	$(PYTHON) -m testbed kernels $(KERNELS)
+
+vmcore: deps venv
+	@mkdir -p $(dir $(OUT))
+	$(PY) -m testbed vmcore --kernel $(KERNEL) --scenario $(SCENARIO) --out $(OUT)
+
+demo: deps venv
+	$(PY) -m testbed demo --kernel $(KERNEL)
+
+# Re-capture fixtures/snapshots from real kernels (never edit them by hand).
+fixtures: deps venv
+	$(PY) -m testbed fixtures $(KERNELS)
+
+clean:
+	rm -rf build .pytest_cache

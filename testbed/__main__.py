@@ -1,0 +1,138 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""python -m testbed: fetch kernels, take vmcores, run the demo, capture fixtures."""
+
+import argparse
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import TestbedError, bed, kernels, scenarios
+from .debian import SUITES
+from .paths import FIXTURES
+from .timing import TIMINGS
+
+DEFAULT_SUITES = ["bookworm", "trixie", "sid"]
+
+
+def wqinspect(args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "wqinspect", *args]
+
+
+def cmd_kernels(a) -> None:
+    for suite in a.suites or DEFAULT_SUITES:
+        k = kernels.ensure(suite)
+        print(f"{suite:9} {k.release:28} {k.path}")
+
+
+def _boot_with(suite: str, names: list[str], **kw):
+    p = bed.prepare(suite)
+    g = bed.boot(p, **kw)
+    try:
+        if names:
+            with TIMINGS.step("load scenarios", suite):
+                bed.insmod(g, "wqi", **scenarios.params_for(names))
+    except BaseException:
+        g.stop()
+        raise
+    return p, g
+
+
+def cmd_vmcore(a) -> None:
+    names = a.scenario.split(",") if a.scenario != "all" else list(scenarios.ALL)
+    p, g = _boot_with(a.kernel, names, hostroot=False)
+    out = Path(a.out).resolve()
+    try:
+        g.pause()
+        with TIMINGS.step(f"dump {a.format}", a.kernel):
+            g.dump(out, a.format)
+    finally:
+        g.stop()
+    syms = " ".join(f"-s {shlex.quote(str(f))}" for f in p.debug_files())
+    print(f"vmcore:  {out}\nvmlinux: {p.kernel.vmlinux}\nmodules: {' '.join(str(m) for m in p.modules.values())}")
+    print(f"\nwqinspect workqueues -c {shlex.quote(str(out))} {syms}")
+
+
+def cmd_demo(a) -> None:
+    p, g = _boot_with(a.kernel, list(scenarios.ALL), hostroot=False)
+    try:
+        g.pause()
+        target = ["--qemu", str(g.qmp_socket)] + [x for f in p.debug_files() for x in ("-s", str(f))]
+        print(f"# {p.kernel.describe()} booted under QEMU with every scenario of fixtures/kmod/wqi.c loaded;\n"
+              f"# wqinspect reads it once, live through QMP (the guest paused so that every view shows one\n"
+              f"# moment), and renders each view from that snapshot.\n", flush=True)
+        snap = g.dir / "demo.json"
+        syms = " ".join(f"-s {f}" for f in p.debug_files())
+        print(f"$ wqinspect snapshot -o {snap} --qemu {g.qmp_socket} {syms}", flush=True)
+        subprocess.run(wqinspect(["snapshot", "-o", str(snap), *target]), check=True)
+        for args in (["workqueues", "wqi|events"], ["pools"], ["workers"], ["works", "--wq", "wqi_barrier"],
+                     ["show", "wqi_flush"]):
+            print(f"\n$ wqinspect {shlex.join(args)} --from {snap}", flush=True)
+            subprocess.run(wqinspect(args + ["--from", str(snap)]), check=True)
+        if a.keep:
+            g.resume()
+            print(f"\nThe guest keeps running: wqinspect workqueues --qemu {g.qmp_socket} "
+                  f"{' '.join(target[2:])}\nPress Enter to stop it.", flush=True)
+            input()
+    finally:
+        g.stop()
+
+
+def cmd_fixtures(a) -> None:
+    """Capture the snapshots of fixtures/snapshots from real kernels."""
+    out_dir = FIXTURES / "snapshots"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for suite in a.suites or DEFAULT_SUITES:
+        p, g = _boot_with(suite, list(scenarios.ALL), hostroot=False)
+        try:
+            syms = [x for f in p.debug_files() for x in ("-s", str(f))]
+            g.pause()
+            path = out_dir / f"{suite}-scenarios.json"
+            with TIMINGS.step("capture", f"{suite} scenarios"):
+                subprocess.run(wqinspect(["snapshot", "-o", str(path), "--qemu", str(g.qmp_socket), *syms]),
+                               check=True)
+            g.resume()
+            g.sh("rmmod wqi")
+            time.sleep(1)
+            g.pause()
+            path = out_dir / f"{suite}-idle.json"
+            with TIMINGS.step("capture", f"{suite} idle"):
+                subprocess.run(wqinspect(["snapshot", "-o", str(path), "--qemu", str(g.qmp_socket), *syms]),
+                               check=True)
+        finally:
+            g.stop()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(prog="python -m testbed", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    k = sub.add_parser("kernels", help="fetch the current kernel of each suite into the cache")
+    k.add_argument("suites", nargs="*", metavar="SUITE", help=f"default: {' '.join(DEFAULT_SUITES)}")
+    v = sub.add_parser("vmcore", help="boot a kernel with scenarios loaded and dump its memory")
+    v.add_argument("--kernel", default="bookworm", choices=SUITES)
+    v.add_argument("--scenario", default="all", help="scenario names, comma-separated, or 'all'")
+    v.add_argument("--out", required=True)
+    v.add_argument("--format", default="kdump-zlib", choices=["kdump-zlib", "elf"])
+    d = sub.add_parser("demo", help="boot a kernel with every scenario and show wqinspect's views of it, live")
+    d.add_argument("--kernel", default="bookworm", choices=SUITES)
+    d.add_argument("--keep", action="store_true", help="leave the guest running until Enter is pressed")
+    f = sub.add_parser("fixtures", help="capture fixtures/snapshots from real kernels")
+    f.add_argument("suites", nargs="*", metavar="SUITE")
+    a = ap.parse_args()
+    try:
+        {"kernels": cmd_kernels, "vmcore": cmd_vmcore, "demo": cmd_demo, "fixtures": cmd_fixtures}[a.cmd](a)
+    except TestbedError as e:
+        print(f"testbed: {e}", file=sys.stderr)
+        return 1
+    except subprocess.CalledProcessError as e:
+        print(f"testbed: {' '.join(map(str, e.cmd[2:4]))} failed with exit code {e.returncode}", file=sys.stderr)
+        return 1
+    finally:
+        if TIMINGS.steps:
+            TIMINGS.print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,217 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""A QEMU guest: boot it, run commands in it, dump its memory.
+
+The guest has two QMP sockets: ``ctl`` for the harness (pause, dump, quit)
+and ``drgn`` for live inspection (QEMU serves one client per socket).  With
+``hostroot`` the host's root file system is shared read-only over virtiofs,
+so that the host's Python and wqinspect run inside the guest on /proc/kcore.
+Commands reach the guest through a virtio port served by the guest's init
+(see guest-init.sh).
+"""
+
+import base64
+import itertools
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from . import TestbedError
+from .paths import run_dir
+from .qmp import QMP
+
+VIRTIOFSD = Path("/usr/lib/qemu/virtiofsd")
+GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def accelerator() -> list[str]:
+    """KVM only where a real KVM module is loaded; /dev/kvm alone may be a PVM stub."""
+    if any(Path(f"/sys/module/{m}").exists() for m in ("kvm_intel", "kvm_amd")) and os.access("/dev/kvm", os.W_OK):
+        return ["-accel", "kvm", "-cpu", "host"]
+    return ["-accel", "tcg"]
+
+
+def hostroot_available() -> str | None:
+    """None if the host root can be shared with a guest, else the reason it cannot."""
+    if os.geteuid() != 0:
+        return "sharing the host root over virtiofs needs root"
+    if not VIRTIOFSD.exists():
+        return f"{VIRTIOFSD} is missing (package qemu-system-common)"
+    return None
+
+
+class Guest:
+    def __init__(self, name: str, vmlinuz: Path, initrd: Path, *, memory_mb: int = 1536, cpus: int = 2,
+                 hostroot: bool = True, agent: bool = True, run: str | None = None, cmdline: str = ""):
+        self.name = name
+        self.dir = run_dir(name)
+        self.console = self.dir / "console.log"
+        self.ctl_socket = self.dir / "ctl.qmp"
+        self.qmp_socket = self.dir / "drgn.qmp"
+        self.agent_socket = self.dir / "agent.sock"
+        self.vfs_socket = self.dir / "vfs.sock"
+        self.memory_mb = memory_mb
+        self.cpus = cpus
+        self.hostroot = hostroot
+        self.agent = agent
+        args = ["console=ttyS0", "panic=-1"]
+        if hostroot:
+            args.append("wqi.hostroot=hostroot")
+        if agent:
+            args.append("wqi.agent=1")
+        if run:
+            args.append("wqi.run=" + base64.b64encode(run.encode()).decode())
+        self.cmdline = " ".join(args + ([cmdline] if cmdline else []))
+        self.vmlinuz = vmlinuz
+        self.initrd = initrd
+        self.qemu: subprocess.Popen | None = None
+        self.virtiofsd: subprocess.Popen | None = None
+        self.ctl: QMP | None = None
+        self._agent_sock: socket.socket | None = None
+        self._agent_file = None
+        self._ids = itertools.count(1)
+
+    # ---- life cycle
+
+    def start(self, timeout: float = 180.0) -> "Guest":
+        mem = f"{self.memory_mb}M"
+        cmd = ["qemu-system-x86_64", *accelerator(), "-smp", str(self.cpus), "-m", mem,
+               "-display", "none", "-no-reboot", "-nodefaults", "-device", "vmcoreinfo",
+               "-kernel", str(self.vmlinuz), "-initrd", str(self.initrd), "-append", self.cmdline,
+               "-serial", f"file:{self.console}",
+               "-qmp", f"unix:{self.ctl_socket},server=on,wait=off",
+               "-qmp", f"unix:{self.qmp_socket},server=on,wait=off",
+               # A shared memory backend (virtiofs needs it), the same in every configuration.
+               "-object", f"memory-backend-memfd,id=mem,size={mem},share=on", "-numa", "node,memdev=mem"]
+        if self.agent:
+            cmd += ["-device", "virtio-serial-pci",
+                    "-chardev", f"socket,id=agent,path={self.agent_socket},server=on,wait=off",
+                    "-device", "virtserialport,chardev=agent,name=wqi.agent"]
+        if self.hostroot:
+            reason = hostroot_available()
+            if reason:
+                raise TestbedError(reason)
+            self.virtiofsd = subprocess.Popen(
+                [str(VIRTIOFSD), f"--socket-path={self.vfs_socket}", "-o", "source=/", "-o", "cache=always",
+                 "-o", "sandbox=chroot", "-o", "log_level=err"],
+                stdout=subprocess.DEVNULL, stderr=open(self.dir / "virtiofsd.log", "w"))
+            self._wait_for(lambda: self.vfs_socket.exists(), 10, "virtiofsd did not create its socket")
+            cmd += ["-chardev", f"socket,id=vfs,path={self.vfs_socket}",
+                    "-device", "vhost-user-fs-pci,chardev=vfs,tag=hostroot"]
+        self.qemu = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(self.dir / "qemu.log", "w"),
+                                     start_new_session=True)
+        try:
+            self._wait_for(lambda: "WQI-GUEST-READY" in self.console_text(), timeout, "the guest did not boot")
+            self.ctl = QMP(self.ctl_socket)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_for(self, cond, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not cond():
+            if self.qemu is not None and self.qemu.poll() is not None:
+                raise TestbedError(f"{what}: QEMU exited with {self.qemu.returncode}\n{self.tail()}")
+            if time.monotonic() > deadline:
+                raise TestbedError(f"{what} within {timeout:.0f} s\n{self.tail()}")
+            time.sleep(0.1)
+
+    def console_text(self) -> str:
+        try:
+            return self.console.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def tail(self, lines: int = 30) -> str:
+        text = self.console_text().splitlines()[-lines:]
+        qlog = self.dir / "qemu.log"
+        extra = qlog.read_text(errors="replace").strip() if qlog.exists() else ""
+        return ("--- console tail ---\n" + "\n".join(text) +
+                (f"\n--- qemu stderr ---\n{extra}" if extra else ""))
+
+    def stop(self) -> None:
+        if self._agent_sock is not None:
+            self._agent_sock.close()
+            self._agent_sock = None
+        if self.ctl is not None:
+            try:
+                self.ctl.execute("quit")
+            except (TestbedError, OSError):
+                pass
+            self.ctl.close()
+            self.ctl = None
+        for proc in (self.qemu, self.virtiofsd):
+            if proc is None:
+                continue
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+        self.qemu = self.virtiofsd = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> "Guest":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # ---- control
+
+    def pause(self) -> None:
+        self.ctl.execute("stop")
+
+    def resume(self) -> None:
+        self.ctl.execute("cont")
+
+    def dump(self, path: Path, fmt: str = "kdump-zlib") -> Path:
+        """Write the guest's memory to ``path`` (``elf`` or ``kdump-zlib``)."""
+        path.unlink(missing_ok=True)
+        self.ctl.execute("dump-guest-memory", paging=False, protocol=f"file:{path}", format=fmt)
+        return path
+
+    # ---- commands inside the guest
+
+    def _agent(self):
+        if self._agent_file is None:
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(str(self.agent_socket))
+            self._agent_sock = s
+            self._agent_file = s.makefile("rwb")
+        return self._agent_file
+
+    def sh(self, script: str, timeout: float = 600.0, check: bool = True) -> tuple[int, str]:
+        """Run a busybox shell script in the guest; return (exit code, output)."""
+        f = self._agent()
+        self._agent_sock.settimeout(timeout)
+        ident = str(next(self._ids))
+        f.write(f"{ident} {base64.b64encode(script.encode()).decode()}\n".encode())
+        f.flush()
+        try:
+            while True:
+                line = f.readline()
+                if not line:
+                    raise TestbedError(f"the guest agent hung up\n{self.tail()}")
+                parts = line.decode(errors="replace").split()
+                if len(parts) == 4 and parts[0] == "WQI-RESULT" and parts[1] == ident:
+                    break
+            rc, n = int(parts[2]), int(parts[3])
+            out = f.read(n).decode(errors="replace")
+        except socket.timeout:
+            raise TestbedError(f"guest command timed out after {timeout:.0f} s: {script[:200]}\n{self.tail()}")
+        if check and rc != 0:
+            raise TestbedError(f"guest command failed ({rc}): {script[:200]}\n{out[-2000:]}")
+        return rc, out
+
+    def host_command(self, argv: list[str], env: dict[str, str] | None = None) -> str:
+        """A shell command line that runs ``argv`` from the shared host root."""
+        import shlex
+
+        envs = {"PATH": GUEST_PATH, "HOME": "/root", "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
+        return "chroot /host /usr/bin/env -i " + " ".join(
+            shlex.quote(f"{k}={v}") for k, v in envs.items()) + " " + shlex.join(argv)

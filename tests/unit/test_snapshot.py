@@ -1,0 +1,47 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+import json
+
+import pytest
+
+from wqinspect.snapshot import SCHEMA_VERSION, Snapshot, SnapshotError
+
+
+def test_round_trip(scenarios_json):
+    snap = Snapshot.from_dict(scenarios_json)
+    assert json.loads(snap.dumps()) == scenarios_json
+
+
+def test_addresses_are_hex_strings(scenarios_json):
+    wq = scenarios_json["workqueues"][0]
+    assert isinstance(wq["address"], str) and wq["address"].startswith("0x")
+    assert all(isinstance(p["address"], str) for p in wq["pwqs"])
+    assert isinstance(Snapshot.from_dict(scenarios_json).workqueues[0].address, int)
+
+
+def test_other_schema_is_refused(scenarios_json):
+    with pytest.raises(SnapshotError, match=f"schema 99 is not supported .*schema {SCHEMA_VERSION}"):
+        Snapshot.from_dict(dict(scenarios_json, schema=99))
+
+
+def test_malformed_snapshot_is_one_error(scenarios_json):
+    bad = dict(scenarios_json, workqueues=[{"name": "x", "max_active": "lots"}])
+    with pytest.raises(SnapshotError, match="not a valid wqinspect snapshot"):
+        Snapshot.from_dict(bad)
+    with pytest.raises(SnapshotError):
+        Snapshot.from_dict(dict(scenarios_json, pools="nope"))
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(SnapshotError, match="cannot read"):
+        Snapshot.load(str(tmp_path / "missing.json"))
+    (tmp_path / "x.json").write_text("{not json")
+    with pytest.raises(SnapshotError, match="is not JSON"):
+        Snapshot.load(str(tmp_path / "x.json"))
+
+
+def test_lookups(scenarios_snap):
+    wq = scenarios_snap.workqueues_named("wqi_flush")[0]
+    pwq = wq.pwqs[0]
+    assert scenarios_snap.pwq(pwq.address) == (wq, pwq)
+    assert scenarios_snap.pool(pwq.pool_id).address == pwq.pool
+    assert all(w.wq == wq.address for w in scenarios_snap.works_of(wq))

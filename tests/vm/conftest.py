@@ -1,0 +1,42 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""VM tests: real Debian kernels under QEMU (see tests/vm/kernelrun.py).
+
+KERNELS (default "bookworm trixie sid") and MODES (default "vmcore qmp kcore")
+narrow the matrix, as in ``make vmtest KERNELS=sid MODES=qmp``.
+"""
+
+import pytest
+
+from testbed.timing import TIMINGS
+
+from .kernelrun import env_list, kernel_run
+
+KERNELS = env_list("KERNELS", "bookworm trixie sid")
+MODES = env_list("MODES", "vmcore qmp kcore")
+#: Readings taken in each mode: vmcore is read from both dump formats.
+READINGS = [m for mode in MODES for m in (("vmcore", "vmcore-elf") if mode == "vmcore" else (mode,))]
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "/vm/" in str(item.fspath):
+            item.add_marker(pytest.mark.vm)
+
+
+@pytest.fixture(scope="session", params=KERNELS)
+def run(request):
+    return kernel_run(request.param, MODES)
+
+
+def reading(run, phase: str, mode: str):
+    if mode in run.skipped or mode.split("-")[0] in run.skipped:
+        pytest.skip(f"{mode} mode on {run.suite}: {run.skipped.get(mode, run.skipped.get(mode.split('-')[0]))}")
+    return run.readings[(phase, mode)]
+
+
+def pytest_terminal_summary(terminalreporter):
+    if TIMINGS.steps:
+        terminalreporter.write_line("")
+        terminalreporter.write_line("test bed timings:")
+        for line in TIMINGS.table().splitlines():
+            terminalreporter.write_line(line)

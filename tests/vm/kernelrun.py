@@ -1,0 +1,171 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""One test bed run of a kernel: boot it once, put it through every phase, read it in every mode.
+
+The guest is driven in a fixed order and everything wqinspect printed is kept,
+so that the tests only assert on recorded output:
+
+1. ``scenarios``: ``wqi`` loaded with every scenario; the guest is paused and
+   read through QMP (live) and from an ELF and a kdump-compressed vmcore of
+   the same paused memory; resumed, it is read inside the guest on
+   /proc/kcore with the host's wqinspect (shared read-only over virtiofs).
+2. ``unloaded``: after ``rmmod wqi``, read live again: nothing of wqi may remain.
+
+wqinspect always runs as a command, as a user would run it.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from testbed import TestbedError, bed, scenarios
+from testbed.guest import hostroot_available
+from testbed.paths import BUILD
+from testbed.timing import TIMINGS
+
+COMMANDS = ("workqueues", "works", "workers", "pools")
+
+
+def wqinspect_argv() -> list[str]:
+    return [sys.executable, "-m", "wqinspect"]
+
+
+@dataclass
+class Reading:
+    """What wqinspect printed for one mode: the snapshot and each command's JSON."""
+
+    mode: str
+    snapshot: dict
+    outputs: dict[str, dict] = field(default_factory=dict)
+
+    def views(self) -> dict:
+        return scenarios.views_from_commands(self.outputs)
+
+
+def run_wqinspect(args: list[str], timeout: float = 600) -> str:
+    p = subprocess.run(wqinspect_argv() + args, capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0:
+        raise TestbedError(f"wqinspect {' '.join(args)} failed ({p.returncode}): {p.stderr.strip()[-2000:]}")
+    return p.stdout
+
+
+class KernelRun:
+    def __init__(self, suite: str, modes: list[str]):
+        self.suite = suite
+        self.modes = modes
+        self.readings: dict[tuple[str, str], Reading] = {}
+        self.skipped: dict[str, str] = {}
+        self.dmesg: dict[str, str] = {}
+        self.prepared = None
+        self.error: Exception | None = None
+        self.dir = BUILD / "vm" / suite
+        self._done = False
+
+    # ---- helpers
+
+    def symbols(self) -> list[str]:
+        return [x for f in self.prepared.debug_files() for x in ("-s", str(f))]
+
+    def read_host(self, mode: str, target: list[str], phase: str) -> Reading:
+        """Read with wqinspect on the host: a snapshot, then every command from the target itself."""
+        with TIMINGS.step(f"read {mode}", f"{self.suite} {phase}"):
+            snap_file = self.dir / f"{phase}-{mode}.json"
+            run_wqinspect(["snapshot", "-o", str(snap_file), *target, *self.symbols()])
+            r = Reading(mode, json.loads(snap_file.read_text()))
+            for cmd in COMMANDS:
+                r.outputs[cmd] = json.loads(run_wqinspect([cmd, "--json", *target, *self.symbols()]))
+        self.readings[(phase, mode)] = r
+        return r
+
+    def read_kcore(self, guest, phase: str) -> Reading:
+        """Read inside the guest, on /proc/kcore, with the host's wqinspect over virtiofs."""
+        with TIMINGS.step("read kcore", f"{self.suite} {phase}"):
+            argv = wqinspect_argv() + ["snapshot", "-o", "-", *self.symbols()]
+            _, out = guest.sh(guest.host_command(argv), timeout=900)
+            snap_file = self.dir / f"{phase}-kcore.json"
+            snap_file.write_text(out)
+            r = Reading("kcore", json.loads(out))
+            # One command straight from /proc/kcore, the others from the snapshot read there.
+            _, out = guest.sh(guest.host_command(wqinspect_argv() + ["workqueues", "--json", *self.symbols()]),
+                              timeout=900)
+            r.outputs["workqueues"] = json.loads(out)
+            for cmd in COMMANDS[1:]:
+                r.outputs[cmd] = json.loads(run_wqinspect([cmd, "--json", "--from", str(snap_file)]))
+        self.readings[(phase, "kcore")] = r
+        return r
+
+    # ---- the run
+
+    def run(self) -> "KernelRun":
+        if self._done:
+            if self.error:
+                raise self.error
+            return self
+        self._done = True
+        try:
+            self._run()
+        except Exception as e:
+            self.error = e
+            raise
+        return self
+
+    def _run(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir.mkdir(parents=True)
+        self.prepared = bed.prepare(self.suite)
+        want_kcore = "kcore" in self.modes
+        reason = hostroot_available() if want_kcore else None
+        if reason:
+            self.skipped["kcore"] = reason
+        guest = bed.boot(self.prepared, hostroot=want_kcore and not reason)
+        try:
+            with TIMINGS.step("load scenarios", self.suite):
+                bed.insmod(guest, "wqi", **scenarios.params_for(scenarios.ALL))
+            self._read_all_modes(guest, "scenarios")
+            with TIMINGS.step("rmmod", self.suite):
+                guest.sh("rmmod wqi")
+                time.sleep(1)
+            if "qmp" in self.modes:
+                guest.pause()
+                self.read_host("qmp", ["--qemu", str(guest.qmp_socket)], "unloaded")
+                guest.resume()
+            _, self.dmesg["unloaded"] = guest.sh("dmesg")
+        finally:
+            with TIMINGS.step("stop", self.suite):
+                guest.stop()
+
+    def _read_all_modes(self, guest, phase: str) -> None:
+        guest.pause()
+        try:
+            if "qmp" in self.modes:
+                self.read_host("qmp", ["--qemu", str(guest.qmp_socket)], phase)
+            if "vmcore" in self.modes:
+                for fmt in ("kdump-zlib", "elf"):
+                    core = self.dir / f"{phase}.{fmt}"
+                    with TIMINGS.step(f"dump {fmt}", f"{self.suite} {phase}"):
+                        guest.dump(core, fmt)
+                    mode = "vmcore" if fmt == "kdump-zlib" else "vmcore-elf"
+                    self.read_host(mode, ["-c", str(core)], phase)
+                    if fmt == "elf":
+                        core.unlink()  # as large as the guest's memory
+        finally:
+            guest.resume()
+        if "kcore" in self.modes and "kcore" not in self.skipped:
+            self.read_kcore(guest, phase)
+
+
+_runs: dict[str, KernelRun] = {}
+
+
+def kernel_run(suite: str, modes: list[str]) -> KernelRun:
+    if suite not in _runs:
+        _runs[suite] = KernelRun(suite, modes)
+    return _runs[suite].run()
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return os.environ.get(name, default).split()

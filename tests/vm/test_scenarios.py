@@ -1,0 +1,62 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Every scenario's expected state is in wqinspect's JSON, on every kernel, in every mode."""
+
+import pytest
+
+from testbed import scenarios
+
+from .conftest import READINGS, reading
+
+
+@pytest.mark.parametrize("mode", READINGS)
+@pytest.mark.parametrize("name", scenarios.ALL)
+def test_scenario(run, mode, name):
+    r = reading(run, "scenarios", mode)
+    errors = scenarios.check(scenarios.load(name), r.views())
+    assert not errors, "\n".join(errors)
+
+
+@pytest.mark.parametrize("mode", READINGS)
+def test_snapshot_is_complete(run, mode):
+    """The snapshot of each mode reads every object without a warning, and names the kernel."""
+    r = reading(run, "scenarios", mode)
+    snap = r.snapshot
+    assert snap["kernel"]["release"] == run.prepared.kernel.release
+    assert snap["warnings"] == []
+    assert snap["target"]["mode"] == mode.split("-")[0]
+    # The system workqueues are all there and told apart by their variables.
+    system = {w["system_var"] for w in snap["workqueues"] if w["system_var"]}
+    assert {"system_wq", "system_highpri_wq", "system_long_wq", "system_unbound_wq"} <= system
+    events = [w for w in snap["workqueues"] if w["name"] == "events"]
+    assert len({w["system_var"] for w in events}) == len(events)
+
+
+def _comparable(snap: dict) -> dict:
+    return {k: v for k, v in snap.items() if k != "target"}
+
+
+def test_modes_agree(run):
+    """One paused guest, read live through QMP and from its vmcores, gives one snapshot."""
+    modes = [m for m in ("qmp", "vmcore", "vmcore-elf") if m in READINGS]
+    if len(modes) < 2:
+        pytest.skip(f"needs two of qmp/vmcore/vmcore-elf, MODES has {modes}")
+    first = _comparable(run.readings[("scenarios", modes[0])].snapshot)
+    for m in modes[1:]:
+        other = _comparable(run.readings[("scenarios", m)].snapshot)
+        assert other == first, f"{m} differs from {modes[0]}"
+
+
+def test_rmmod_leaves_nothing(run):
+    """Unloading wqi releases every workqueue, work item and timer it made, without a kernel warning."""
+    if "qmp" not in READINGS:
+        pytest.skip("the state after rmmod is read through QMP; MODES has no qmp")
+    snap = run.readings[("unloaded", "qmp")].snapshot
+    assert [w["name"] for w in snap["workqueues"] if w["name"].startswith("wqi_")] == []
+    assert [w for w in snap["works"] if w["func"]["module"] == "wqi"] == []
+    # (Idle workers keep the name of the last workqueue they served: "-wqi_flush" is fine.)
+    assert [w["name"] for w in snap["workers"] if (w["current_func"] or {}).get("module") == "wqi"
+            or (w["rescuer_of"] or "").startswith("wqi_")] == []
+    assert snap["broken_timers"] == []
+    assert "wqi" not in [m["name"] for m in snap["modules"]]
+    for bad in ("WARNING:", "BUG:", "Oops", "general protection"):
+        assert bad not in run.dmesg["unloaded"], run.dmesg["unloaded"][-3000:]

@@ -1,0 +1,185 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""The ``wqinspect`` command line.
+
+Exit codes (the same for every command):
+
+- 0: done (``check``: every invariant holds; ``diagnose``: nothing found);
+- 1: ``check`` found a violation, ``diagnose`` a finding;
+- 2: bad usage, or the kernel or snapshot could not be read (one line says why);
+- 3: an internal error in wqinspect (set WQI_DEBUG=1 for the traceback).
+"""
+
+import functools
+import json
+import os
+import shutil
+import sys
+
+import click
+from rich.console import Console
+
+from . import __version__
+from .snapshot import Snapshot, SnapshotError
+from .target import TargetError, open_target
+from .views import data, tables
+
+EXIT_OK, EXIT_FOUND, EXIT_UNREADABLE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+def console() -> Console:
+    if sys.stdout.isatty():
+        return Console()
+    # Not a terminal: do not wrap tables at 80 columns.
+    return Console(width=max(shutil.get_terminal_size((200, 24)).columns, 200), soft_wrap=True)
+
+
+def fail(message: str, code: int = EXIT_UNREADABLE) -> None:
+    click.echo(f"wqinspect: {message}", err=True)
+    sys.exit(code)
+
+
+def guarded(fn):
+    """Turn expected failures into one line and an exit code; never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (TargetError, SnapshotError) as e:
+            fail(str(e))
+        except KeyboardInterrupt:
+            sys.exit(130)
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(EXIT_OK)
+        except SystemExit:
+            raise
+        except Exception as e:  # noqa: BLE001
+            if os.environ.get("WQI_DEBUG"):
+                raise
+            fail(f"internal error: {type(e).__name__}: {e} (set WQI_DEBUG=1 for a traceback; please report it)",
+                 EXIT_INTERNAL)
+
+    return wrapper
+
+
+def target_options(fn):
+    """The options that choose what to inspect, accepted by every command."""
+    opts = [
+        click.option("-c", "--core", metavar="VMCORE", help="A vmcore: ELF or kdump-compressed (QEMU's included)."),
+        click.option("--qemu", metavar="SOCKET", help="A running QEMU guest, through its QMP socket."),
+        click.option("-s", "--symbols", metavar="PATH", multiple=True,
+                     help="vmlinux or module debug file (repeatable); default: drgn's standard search."),
+        click.option("--from", "from_file", metavar="SNAPSHOT.json", help="A snapshot saved by 'wqinspect snapshot'."),
+        click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables."),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+def load_snapshot(core, qemu, symbols, from_file) -> Snapshot:
+    from .capture import capture
+
+    if from_file:
+        if core or qemu or symbols:
+            raise TargetError("--from reads a saved snapshot: it takes no --core, --qemu or --symbols")
+        return Snapshot.load(from_file)
+    opened = open_target(core, qemu, tuple(symbols))
+    return capture(opened.prog, opened.target)
+
+
+def emit(as_json: bool, json_obj, table) -> None:
+    if as_json:
+        click.echo(json.dumps(json_obj(), indent=1))
+    else:
+        console().print(table())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="wqinspect")
+def main():
+    """Inspect, check and explain the Linux workqueues of a live kernel, a vmcore or a QEMU guest.
+
+    Without -c, --qemu or --from, the running kernel is read through /proc/kcore (root needed).
+    Exit codes: 0 done, 1 check/diagnose found something, 2 bad usage or unreadable kernel, 3 internal error.
+    """
+
+
+@main.command()
+@click.argument("pattern", required=False)
+@target_options
+@guarded
+def workqueues(pattern, core, qemu, symbols, from_file, as_json):
+    """Workqueues: kind, flags, limits, active/inactive/in-flight works.
+
+    PATTERN is a regular expression matched against names and system_*wq variable names.
+    """
+    snap = load_snapshot(core, qemu, symbols, from_file)
+    emit(as_json, lambda: data.workqueues(snap, pattern), lambda: tables.workqueues(snap, pattern))
+
+
+@main.command()
+@target_options
+@guarded
+def pools(core, qemu, symbols, from_file, as_json):
+    """Worker pools: CPUs, workers, worklist and time since last progress."""
+    snap = load_snapshot(core, qemu, symbols, from_file)
+    emit(as_json, lambda: data.pools(snap), lambda: tables.pools(snap))
+
+
+@main.command()
+@target_options
+@guarded
+def workers(core, qemu, symbols, from_file, as_json):
+    """Workers (kworkers, rescuers, BH pseudo-workers) and what they run."""
+    snap = load_snapshot(core, qemu, symbols, from_file)
+    emit(as_json, lambda: data.workers(snap), lambda: tables.workers(snap))
+
+
+@main.command()
+@click.option("--wq", "wq_name", metavar="NAME", help="Only this workqueue (name or system_*wq variable).")
+@click.option("--pool", "pool_id", type=int, metavar="ID", help="Only work items of this pool.")
+@target_options
+@guarded
+def works(wq_name, pool_id, core, qemu, symbols, from_file, as_json):
+    """Work items: running, scheduled, queued, inactive and delayed (timer) ones."""
+    snap = load_snapshot(core, qemu, symbols, from_file)
+    selected = tables.select_works(snap, wq_name, pool_id)
+    emit(as_json, lambda: data.works(snap, selected), lambda: tables.works(snap, selected))
+
+
+@main.command()
+@click.argument("wq")
+@target_options
+@guarded
+def show(wq, core, qemu, symbols, from_file, as_json):
+    """The tree of one workqueue: pool_workqueues, pools, workers, works."""
+    from .views.common import named
+
+    snap = load_snapshot(core, qemu, symbols, from_file)
+    found = [w for w in snap.workqueues if named(w, wq)]
+    if not found:
+        fail(f"no workqueue named {wq!r}")
+    emit(as_json, lambda: data.show(snap, found), lambda: tables.show(snap, found))
+
+
+@main.command()
+@click.option("-o", "--output", metavar="FILE", required=True, help="Where to write the snapshot ('-': stdout).")
+@target_options
+@guarded
+def snapshot(output, core, qemu, symbols, from_file, as_json):
+    """Save everything wqinspect reads as one JSON file (render it later with --from)."""
+    snap = load_snapshot(core, qemu, symbols, from_file)
+    text = snap.dumps()
+    if output == "-":
+        click.echo(text)
+        return
+    with open(output, "w") as f:
+        f.write(text + "\n")
+    summary = (f"{len(snap.workqueues)} workqueues, {len(snap.pools)} pools, {len(snap.workers)} workers, "
+               f"{len(snap.works)} work items, {len(snap.warnings)} warnings")
+    if as_json:
+        click.echo(json.dumps({"output": output, "kernel": snap.kernel.release, "summary": summary}))
+    else:
+        click.echo(f"wrote {output}: {summary} ({snap.kernel.release}, {snap.target.mode})", err=True)

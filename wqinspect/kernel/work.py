@@ -1,0 +1,173 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Work items: the ``work_struct->data`` word, lists of work items, delayed works.
+
+Work lists can hold 100,000 items, so they are read with raw word reads at
+offsets taken from the debug info, not member by member.
+"""
+
+from dataclasses import dataclass
+from typing import Iterator
+
+from drgn import FaultError, Object, Program, container_of, offsetof, sizeof
+from drgn.helpers.linux.cpumask import for_each_possible_cpu
+from drgn.helpers.linux.percpu import per_cpu
+
+from .layout import Layout, layout
+from .walk import LIMIT, WalkError, list_node_addresses
+
+
+@dataclass(frozen=True)
+class WorkData:
+    """A decoded ``work_struct->data`` (atomic_long_t)."""
+
+    raw: int
+    pending: bool
+    inactive: bool
+    linked: bool
+    #: Set while the item is queued: ``pwq`` and ``color`` are then valid.
+    queued: bool
+    pwq: int
+    color: int | None
+    #: Off queue: the pool the item last ran on (None if unknown).
+    pool_id: int | None
+    offq_flags: tuple[str, ...]
+    disable_depth: int | None
+
+    def flag_names(self) -> list[str]:
+        names = [n for n, on in (("PENDING", self.pending), ("INACTIVE", self.inactive),
+                                 ("PWQ", self.queued), ("LINKED", self.linked)) if on]
+        return names + [f"OFFQ_{f}" for f in self.offq_flags]
+
+
+def decode_work_data(lay: Layout, data: int) -> WorkData:
+    """Decode ``work->data`` with the bit layout of the kernel at hand."""
+    data &= (1 << 64) - 1
+    queued = bool(data >> lay.work_pwq_bit & 1)
+    pool_id = offq = disable = None
+    if queued:
+        pwq = data & ~((1 << lay.work_pwq_shift) - 1)
+        color = data >> lay.work_color_shift & ((1 << lay.work_color_bits) - 1)
+    else:
+        pwq, color = 0, None
+        pool = data >> lay.work_offq_pool_shift & ((1 << lay.work_offq_pool_bits) - 1)
+        pool_id = None if pool == (1 << lay.work_offq_pool_bits) - 1 else pool
+        offq = tuple(name for name, bit in lay.work_offq_flags if data >> bit & 1)
+        if lay.work_offq_disable:
+            shift, bits = lay.work_offq_disable
+            disable = data >> shift & ((1 << bits) - 1)
+    return WorkData(
+        raw=data,
+        pending=bool(data >> lay.work_pending_bit & 1),
+        inactive=bool(data >> lay.work_inactive_bit & 1),
+        linked=bool(data >> lay.work_linked_bit & 1),
+        queued=queued,
+        pwq=pwq,
+        color=color,
+        pool_id=pool_id,
+        offq_flags=offq or (),
+        disable_depth=disable,
+    )
+
+
+@dataclass(frozen=True)
+class RawWork:
+    address: int
+    data: int
+    func: int
+
+
+def _work_offsets(prog: Program) -> tuple[int, int, int]:
+    try:
+        return prog.cache["wqinspect_work_offsets"]
+    except KeyError:
+        t = prog.type("struct work_struct")
+        offs = (offsetof(t, "data"), offsetof(t, "entry"), offsetof(t, "func"))
+        prog.cache["wqinspect_work_offsets"] = offs
+        return offs
+
+
+def read_work(prog: Program, address: int) -> RawWork:
+    """Read a ``struct work_struct`` at ``address``."""
+    data_off, _, func_off = _work_offsets(prog)
+    return RawWork(address, prog.read_word(address + data_off), prog.read_word(address + func_off))
+
+
+def work_list(prog: Program, head: int, limit: int = LIMIT) -> Iterator[RawWork]:
+    """
+    The work items on a list linked through ``work_struct->entry``: a pool's
+    worklist, a pwq's inactive_works or a worker's scheduled list.
+
+    :param head: address of the ``struct list_head``
+    """
+    _, entry_off, _ = _work_offsets(prog)
+    for node in list_node_addresses(prog, head, limit):
+        yield read_work(prog, node - entry_off)
+
+
+def barrier_waiter(work: Object) -> Object:
+    """
+    The task waiting in flush_work() on a barrier item.
+
+    :param work: ``struct work_struct *`` whose func is ``wq_barrier_func``
+    :return: ``struct task_struct *``
+    """
+    return container_of(work, "struct wq_barrier", "work").task
+
+
+# ---- delayed works on the timer wheel
+
+@dataclass(frozen=True)
+class WheelTimer:
+    """A timer found on a CPU's timer wheel, or a link that could not be read."""
+
+    cpu: int
+    base: int
+    address: int
+    #: None when the timer's memory could not be read (freed or corrupt).
+    expires: int | None
+    function: int | None
+    error: str | None = None
+
+
+def for_each_wheel_timer(prog: Program, limit: int = 100_000) -> Iterator[WheelTimer]:
+    """
+    Every timer on every possible CPU's timer wheel(s).  A link that points to
+    unreadable memory ends its bucket's chain with an entry carrying ``error``
+    (the classic trace of a module that left a timer behind on unload).
+    """
+    tl = prog.type("struct timer_list")
+    entry_off = offsetof(tl, "entry")
+    expires_off = offsetof(tl, "expires")
+    func_off = offsetof(tl, "function")
+    word = sizeof(prog.type("void *"))
+    for cpu in for_each_possible_cpu(prog):
+        bases = per_cpu(prog["timer_bases"], cpu)
+        for b in range(len(bases)):
+            vectors = bases[b].vectors
+            n = len(vectors)
+            raw = prog.read(vectors.address_, n * word)
+            heads = [int.from_bytes(raw[i * word:(i + 1) * word], "little") for i in range(n)]
+            for node in heads:
+                seen = 0
+                while node:
+                    timer = node - entry_off
+                    try:
+                        expires = prog.read_word(timer + expires_off)
+                        func = prog.read_word(timer + func_off)
+                        nxt = prog.read_word(node)
+                    except FaultError as e:
+                        yield WheelTimer(cpu, b, timer, None, None, f"unreadable: {e}")
+                        break
+                    yield WheelTimer(cpu, b, timer, expires, func)
+                    seen += 1
+                    if seen > limit:
+                        yield WheelTimer(cpu, b, timer, None, None, f"bucket longer than {limit} timers")
+                        break
+                    node = nxt
+
+
+def timer_delayed_work(prog: Program, timer: int) -> Object:
+    """:return: the ``struct delayed_work *`` that embeds the timer at ``timer``."""
+    return container_of(Object(prog, "struct timer_list *", timer), "struct delayed_work", "timer")
+
+

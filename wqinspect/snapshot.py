@@ -1,0 +1,441 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""The snapshot: everything wqinspect read from a kernel, as plain data.
+
+This is the contract between the readers (the only code that touches kernel
+memory) and everything after them: the model, the checks, the diagnostics
+and the views all work on a :class:`Snapshot`, which can be saved as JSON and
+loaded back without a kernel.  Kernel addresses are written as hex strings
+(JSON readers often lose precision on 64-bit integers).
+
+Bump :data:`SCHEMA_VERSION` when a field changes meaning or disappears;
+adding a field with a default keeps old files readable.
+"""
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+def addr(default: Any = None) -> Any:
+    """A field holding a kernel address (or a list of them): hex in JSON."""
+    if isinstance(default, list):
+        return field(default_factory=list, metadata={"addr": True})
+    return field(default=default, metadata={"addr": True})
+
+
+@dataclass
+class TaskRef:
+    pid: int
+    comm: str
+    #: Address of the struct task_struct.
+    address: int = addr(0)
+    state: str | None = None
+
+
+@dataclass
+class FuncRef:
+    address: int = addr(0)
+    name: str | None = None
+    #: Module the function is in; None for the kernel image itself.
+    module: str | None = None
+
+    def __str__(self) -> str:
+        if self.name is None:
+            return f"{self.address:#x}"
+        return f"{self.name} [{self.module}]" if self.module else self.name
+
+
+@dataclass
+class ReadWarning:
+    """Something that could not be read, or read consistently."""
+
+    object: str
+    message: str
+
+
+@dataclass
+class KernelInfo:
+    release: str
+    version: str = ""
+    machine: str = ""
+    hz: int | None = None
+    jiffies: int = 0
+    nr_cpu_ids: int = 0
+    possible_cpus: list[int] = field(default_factory=list)
+    online_cpus: list[int] = field(default_factory=list)
+    nr_node_ids: int = 1
+    #: What the readers detected about this kernel (see wqinspect.kernel.layout).
+    features: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Target:
+    #: "kcore" (the running kernel), "vmcore" or "qmp" (a live QEMU guest).
+    mode: str
+    source: str
+    live: bool
+    captured_at: str = ""
+    wqinspect_version: str = ""
+
+
+@dataclass
+class Flusher:
+    """A task in flush_workqueue(): its ``struct wq_flusher`` lives on its stack."""
+
+    address: int = addr(0)
+    flush_color: int = 0
+    #: "first", "queue" (waiting for its color) or "overflow" (no color free).
+    where: str = "first"
+    waiters: list[TaskRef] = field(default_factory=list)
+
+
+@dataclass
+class NodeNrActive:
+    """``wq->node_nr_active[index]`` (v6.9+ unbound workqueues)."""
+
+    index: int
+    #: The NUMA node, or None for the last slot, used by pools with no node.
+    node: int | None
+    nr: int
+    max: int
+    pending_pwqs: list[int] = addr([])
+
+
+@dataclass
+class Pwq:
+    address: int = addr(0)
+    pool_id: int = -1
+    pool: int = addr(0)
+    work_color: int = 0
+    flush_color: int = -1
+    refcnt: int = 0
+    nr_in_flight: list[int] = field(default_factory=list)
+    nr_active: int = 0
+    #: pwq->max_active up to v6.8; None where the limit lives in the workqueue.
+    max_active: int | None = None
+    #: pwq->plugged (v6.9+), else None.
+    plugged: bool | None = None
+    #: Items on pwq->inactive_works (barriers included).
+    nr_inactive: int = 0
+    on_mayday: bool = False
+    #: On its node's pending_pwqs list, waiting for an active slot (v6.9+).
+    pending: bool = False
+    #: CPUs whose slot (cpu_pwq / cpu_pwqs / numa_pwq_tbl) points to this pwq.
+    cpus: list[int] = field(default_factory=list)
+    is_default: bool = False
+    #: pwq->stats[] by PWQ_STAT_ name (v6.5+), else None.
+    stats: dict[str, int] | None = None
+
+
+@dataclass
+class Workqueue:
+    address: int = addr(0)
+    name: str = ""
+    #: The system_*_wq variable that points to this workqueue, if any.
+    system_var: str | None = None
+    flags: int = 0
+    flag_names: list[str] = field(default_factory=list)
+    #: "percpu", "unbound", "ordered" or "bh".
+    kind: str = "percpu"
+    #: The limit in force (wq->max_active, or saved_max_active up to v6.8).
+    max_active: int = 0
+    saved_max_active: int = 0
+    min_active: int | None = None
+    work_color: int = 0
+    flush_color: int = 0
+    nr_pwqs_to_flush: int = 0
+    first_flusher: Flusher | None = None
+    flusher_queue: list[Flusher] = field(default_factory=list)
+    flusher_overflow: list[Flusher] = field(default_factory=list)
+    nr_drainers: int = 0
+    rescuer: int | None = addr(None)
+    rescuer_pid: int | None = None
+    #: CPUs of an unbound workqueue's attributes.
+    cpus: list[int] | None = None
+    pwqs: list[Pwq] = field(default_factory=list)
+    dfl_pwq: int | None = addr(None)
+    node_nr_active: list[NodeNrActive] = field(default_factory=list)
+    maydays: list[int] = addr([])
+
+    @property
+    def label(self) -> str:
+        """The name, with the system variable where names are shared."""
+        return f"{self.name} ({self.system_var})" if self.system_var else self.name
+
+    @property
+    def flushing(self) -> bool:
+        return self.first_flusher is not None or bool(self.flusher_queue) or bool(self.flusher_overflow)
+
+
+@dataclass
+class Pool:
+    address: int = addr(0)
+    id: int = -1
+    cpu: int = -1
+    node: int = -1
+    flags: int = 0
+    flag_names: list[str] = field(default_factory=list)
+    #: "cpu", "cpu-highpri", "bh", "bh-highpri" or "unbound".
+    kind: str = "cpu"
+    nice: int = 0
+    cpus: list[int] = field(default_factory=list)
+    pod_cpus: list[int] | None = None
+    strict: bool | None = None
+    nr_workers: int = 0
+    nr_idle: int = 0
+    nr_running: int = 0
+    #: Work items on pool->worklist (the rescuer's cursor excluded).
+    worklist_len: int = 0
+    #: Jiffies of the last forward progress (watchdog_ts / last_progress_ts).
+    progress_ts: int = 0
+    cpu_stall: bool | None = None
+    manager: int | None = addr(None)
+    refcnt: int = 0
+    #: pool->workers, pool->idle_list and busy_hash, as worker addresses.
+    workers: list[int] = addr([])
+    idle: list[int] = addr([])
+    busy: list[int] = addr([])
+
+
+@dataclass
+class Worker:
+    address: int = addr(0)
+    pool_id: int | None = None
+    id: int = -1
+    flags: int = 0
+    flag_names: list[str] = field(default_factory=list)
+    #: None for the pseudo-workers of BH pools, which have no task.
+    task: TaskRef | None = None
+    #: The name as ps shows it (wq_worker_comm()); None without a task.
+    name: str | None = None
+    desc: str = ""
+    #: The workqueue this worker rescues, for rescuers.
+    rescuer_of: str | None = None
+    rescue_wq: int | None = addr(None)
+    current_work: int | None = addr(None)
+    current_func: FuncRef | None = None
+    current_pwq: int | None = addr(None)
+    current_color: int | None = None
+    #: Jiffies when the current item started (v7.0+).
+    current_start: int | None = None
+    #: CPU time the task used in the current item since its start or last wakeup (v6.5+), ns.
+    current_cpu_ns: int | None = None
+    sleeping: bool = False
+    last_func: FuncRef | None = None
+    last_active: int = 0
+    is_manager: bool = False
+
+    @property
+    def state(self) -> str:
+        if "WORKER_IDLE" in self.flag_names:
+            return "idle"
+        if self.current_work is not None:
+            # worker->sleeping is kept for concurrency-managed workers only: the
+            # task's state says whether an item is on a CPU or blocked.
+            if self.task is not None and self.task.state not in (None, "R"):
+                return f"blocked ({self.task.state})"
+            return "sleeping" if self.sleeping else "running"
+        if self.is_manager:
+            return "managing"
+        if self.rescuer_of is not None:
+            return "rescuer"
+        return "starting" if "WORKER_PREP" in self.flag_names else "busy"
+
+
+@dataclass
+class Barrier:
+    """The item flush_work() inserts behind the work it waits for."""
+
+    waiter: TaskRef | None = None
+    #: The work the waiter flushes: the item right before it, or the worker's current one.
+    target: int | None = addr(None)
+
+
+@dataclass
+class DelayedTimer:
+    timer: int = addr(0)
+    expires: int = 0
+    #: CPU of the timer wheel the timer is on.
+    timer_cpu: int = -1
+    #: delayed_work->cpu: the CPU the work will be queued on, None for WORK_CPU_UNBOUND.
+    target_cpu: int | None = None
+
+
+@dataclass
+class Work:
+    address: int = addr(0)
+    func: FuncRef = field(default_factory=FuncRef)
+    data: int = 0
+    flag_names: list[str] = field(default_factory=list)
+    color: int | None = None
+    #: "worklist", "inactive", "scheduled", "running" or "delayed".
+    where: str = "worklist"
+    #: Index on its list (0 = next to run).
+    position: int = 0
+    pwq: int | None = addr(None)
+    wq: int | None = addr(None)
+    wq_name: str | None = None
+    pool_id: int | None = None
+    #: The worker running it or holding it on ->scheduled.
+    worker: int | None = addr(None)
+    barrier: Barrier | None = None
+    delayed: DelayedTimer | None = None
+
+    @property
+    def is_barrier(self) -> bool:
+        return self.barrier is not None
+
+
+@dataclass
+class BrokenTimer:
+    """A timer wheel link into memory that cannot be read."""
+
+    cpu: int
+    base: int
+    address: int = addr(0)
+    error: str = ""
+
+
+@dataclass
+class Module:
+    name: str
+    #: [start, end) address ranges of the module's memory.
+    ranges: list[list[int]] = addr([])
+
+
+@dataclass
+class Snapshot:
+    kernel: KernelInfo
+    target: Target
+    workqueues: list[Workqueue] = field(default_factory=list)
+    pools: list[Pool] = field(default_factory=list)
+    workers: list[Worker] = field(default_factory=list)
+    works: list[Work] = field(default_factory=list)
+    broken_timers: list[BrokenTimer] = field(default_factory=list)
+    modules: list[Module] = field(default_factory=list)
+    #: [start, end) of the kernel image (text and data).
+    kernel_image: list[int] = addr([])
+    last_unloaded_module: str | None = None
+    warnings: list[ReadWarning] = field(default_factory=list)
+    schema: int = SCHEMA_VERSION
+
+    # -- lookups
+    def pool(self, pool_id: int | None) -> Pool | None:
+        return next((p for p in self.pools if p.id == pool_id), None)
+
+    def worker(self, address: int | None) -> Worker | None:
+        return next((w for w in self.workers if w.address == address), None)
+
+    def workqueue(self, address: int | None) -> Workqueue | None:
+        return next((w for w in self.workqueues if w.address == address), None)
+
+    def workqueues_named(self, name: str) -> list[Workqueue]:
+        return [w for w in self.workqueues if w.name == name]
+
+    def pwq(self, address: int | None) -> tuple[Workqueue, Pwq] | tuple[None, None]:
+        for wq in self.workqueues:
+            for p in wq.pwqs:
+                if p.address == address:
+                    return wq, p
+        return None, None
+
+    def works_of(self, wq: Workqueue) -> list[Work]:
+        return [w for w in self.works if w.wq == wq.address]
+
+    # -- JSON
+    def to_dict(self) -> dict:
+        return to_json(self)
+
+    def dumps(self, indent: int | None = 1) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Snapshot":
+        schema = data.get("schema") if isinstance(data, dict) else None
+        if schema != SCHEMA_VERSION:
+            raise SnapshotError(f"snapshot schema {schema!r} is not supported (this wqinspect reads schema "
+                                f"{SCHEMA_VERSION})")
+        try:
+            return _from_json(cls, data)
+        except (TypeError, ValueError, KeyError, AttributeError) as e:
+            raise SnapshotError(f"not a valid wqinspect snapshot: {e}") from None
+
+    @classmethod
+    def load(cls, path: str) -> "Snapshot":
+        try:
+            with open(path) as f:
+                data = json.load(f)
+        except OSError as e:
+            raise SnapshotError(f"cannot read {path}: {e.strerror}") from None
+        except (ValueError, UnicodeDecodeError) as e:
+            raise SnapshotError(f"{path} is not JSON: {e}") from None
+        return cls.from_dict(data)
+
+
+class SnapshotError(Exception):
+    pass
+
+
+def _hex(v):
+    if v is None:
+        return None
+    if isinstance(v, list):
+        return [_hex(x) for x in v]
+    return f"{v:#x}"
+
+
+def to_json(obj):
+    if dataclasses.is_dataclass(obj):
+        out = {}
+        for f in dataclasses.fields(obj):
+            v = getattr(obj, f.name)
+            out[f.name] = _hex(v) if f.metadata.get("addr") else to_json(v)
+        return out
+    if isinstance(obj, list):
+        return [to_json(x) for x in obj]
+    if isinstance(obj, dict):
+        return {str(k): to_json(v) for k, v in obj.items()}
+    return obj
+
+
+def _unhex(v):
+    if v is None:
+        return None
+    if isinstance(v, list):
+        return [_unhex(x) for x in v]
+    return int(v, 16) if isinstance(v, str) else int(v)
+
+
+def _from_json(tp, value):
+    if value is None:
+        return None
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _from_json(args[0], value) if len(args) == 1 else value
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise TypeError(f"{tp.__name__} must be an object, not {type(value).__name__}")
+        hints = typing.get_type_hints(tp)
+        kwargs = {}
+        for f in dataclasses.fields(tp):
+            if f.name not in value:
+                continue
+            v = value[f.name]
+            kwargs[f.name] = _unhex(v) if f.metadata.get("addr") else _from_json(hints[f.name], v)
+        return tp(**kwargs)
+    if origin is list:
+        (arg,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise TypeError(f"expected a list, got {type(value).__name__}")
+        return [_from_json(arg, x) for x in value]
+    if origin is dict:
+        return dict(value)
+    if tp is int and not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {value!r}")
+    return value

@@ -1,0 +1,68 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""The JSON form of each command: snapshot objects plus the derived values the tables show."""
+
+from ..snapshot import Snapshot, to_json
+from . import common
+
+
+def envelope(snap: Snapshot, key: str, items: list) -> dict:
+    return {
+        "schema": snap.schema,
+        "kernel": to_json(snap.kernel),
+        "target": to_json(snap.target),
+        key: items,
+        "warnings": to_json(snap.warnings),
+    }
+
+
+def workqueues(snap: Snapshot, pattern: str | None = None) -> dict:
+    items = []
+    for wq in sorted(snap.workqueues, key=lambda w: (w.name, w.system_var or "")):
+        if common.match_workqueue(wq, pattern):
+            items.append(to_json(wq) | {"label": wq.label, "flushing": wq.flushing} | common.wq_totals(wq))
+    return envelope(snap, "workqueues", items)
+
+
+def pools(snap: Snapshot) -> dict:
+    items = [to_json(p) | {"progress_seconds_ago": common.jiffies_ago(snap, p.progress_ts)}
+             for p in sorted(snap.pools, key=lambda p: p.id)]
+    return envelope(snap, "pools", items)
+
+
+def workers(snap: Snapshot) -> dict:
+    items = []
+    for w in sorted(snap.workers, key=lambda w: (w.pool_id if w.pool_id is not None else 1 << 30, w.id)):
+        items.append(to_json(w) | {"state": w.state,
+                                    "running_seconds": common.jiffies_ago(snap, w.current_start)})
+    return envelope(snap, "workers", items)
+
+
+def works(snap: Snapshot, selected: list) -> dict:
+    items = []
+    for w in selected:
+        extra = {"detail": common.work_detail(snap, w)}
+        if w.delayed is not None:
+            ago = common.jiffies_ago(snap, w.delayed.expires)
+            extra["expires_in_seconds"] = None if ago is None else -ago
+        items.append(to_json(w) | extra)
+    return envelope(snap, "works", items)
+
+
+def show(snap: Snapshot, wqs: list) -> dict:
+    items = []
+    for wq in wqs:
+        pwqs = []
+        works = snap.works_of(wq)
+        for p in wq.pwqs:
+            pool = snap.pool(p.pool_id)
+            related = {w.worker for w in works if w.worker and (w.pwq == p.address)}
+            pwqs.append(to_json(p) | {
+                "pool": to_json(pool) if pool else None,
+                "workers": [to_json(w) | {"state": w.state} for w in snap.workers if w.address in related],
+                "works": [to_json(w) for w in works if w.pwq == p.address],
+            })
+        entry = to_json(wq) | {"label": wq.label} | common.wq_totals(wq)
+        entry["pwqs"] = pwqs
+        entry["delayed"] = [to_json(w) for w in works if w.where == "delayed"]
+        items.append(entry)
+    return envelope(snap, "workqueues", items)

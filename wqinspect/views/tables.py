@@ -1,0 +1,176 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Rich tables and trees for people (the same values as :mod:`wqinspect.views.data`)."""
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from ..snapshot import Snapshot, Work, Workqueue
+from . import common
+from .common import cpulist, seconds, short_flags
+
+
+def header(snap: Snapshot) -> Text:
+    k, t = snap.kernel, snap.target
+    live = "live" if t.live else "post-mortem"
+    return Text.assemble((f"{k.release}", "bold"), f"  {t.mode} {t.source} ({live})  ",
+                         (f"jiffies {k.jiffies}  HZ {k.hz or '?'}  cpus {cpulist(k.online_cpus)}", "dim"))
+
+
+def warnings(snap: Snapshot) -> list:
+    return [Text(f"warning: {w.object}: {w.message}", style="yellow") for w in snap.warnings]
+
+
+class _Table(Table):
+    """A table whose cells are plain text: kernel names like "[wqi]" are not rich markup."""
+
+    def add_row(self, *cells, **kw):
+        super().add_row(*(Text(c) if isinstance(c, str) else c for c in cells), **kw)
+
+
+def _table(title: str, *columns: str, right: tuple[str, ...] = ()) -> Table:
+    t = _Table(title=title, title_justify="left", header_style="bold", box=None, pad_edge=False)
+    for c in columns:
+        t.add_column(c, justify="right" if c in right else "left", overflow="fold")
+    return t
+
+
+def _n(v) -> str:
+    return "-" if v is None else str(v)
+
+
+def workqueues(snap: Snapshot, pattern: str | None = None) -> Group:
+    t = _table("workqueues", "WORKQUEUE", "KIND", "FLAGS", "MAX", "NODES nr/max", "ACTIVE", "INACTIVE",
+               "IN-FLIGHT", "RESCUER", "SYSFS", "STATE",
+               right=("MAX", "ACTIVE", "INACTIVE", "IN-FLIGHT", "RESCUER"))
+    for wq in sorted(snap.workqueues, key=lambda w: (w.name, w.system_var or "")):
+        if not common.match_workqueue(wq, pattern):
+            continue
+        tot = common.wq_totals(wq)
+        flags = [f for f in wq.flag_names if f not in ("WQ_UNBOUND", "WQ_BH", "__WQ_ORDERED", "WQ_SYSFS")]
+        limit = str(wq.max_active) if wq.min_active is None else f"{wq.max_active} (min {wq.min_active})"
+        nodes = " ".join(f"{'-' if n.node is None else n.node}:{n.nr}/{n.max}" for n in wq.node_nr_active)
+        t.add_row(wq.label, wq.kind, short_flags(flags, "WQ_"), limit, nodes or "-", str(tot["active"]),
+                  str(tot["inactive"]), str(tot["in_flight"]), _n(wq.rescuer_pid),
+                  "yes" if "WQ_SYSFS" in wq.flag_names else "", common.wq_flush_state(wq))
+    return Group(header(snap), t, *warnings(snap))
+
+
+def pools(snap: Snapshot) -> Group:
+    t = _table("worker pools", "ID", "KIND", "CPUS", "NODE", "NICE", "FLAGS", "WORKERS", "IDLE", "RUNNING",
+               "WORKLIST", "PROGRESS", "MANAGER",
+               right=("ID", "NODE", "NICE", "WORKERS", "IDLE", "RUNNING", "WORKLIST", "PROGRESS"))
+    for p in sorted(snap.pools, key=lambda p: p.id):
+        ago = common.jiffies_ago(snap, p.progress_ts)
+        progress = f"{seconds(ago)} ago" if ago is not None else "-"
+        if p.cpu_stall:
+            progress += " STALL"
+        manager = snap.worker(p.manager)
+        t.add_row(str(p.id), p.kind, cpulist(p.cpus), str(p.node), str(p.nice), short_flags(p.flag_names, "POOL_"),
+                  str(p.nr_workers), str(p.nr_idle), str(p.nr_running), str(p.worklist_len), progress,
+                  manager.name if manager else "")
+    return Group(header(snap), t, *warnings(snap))
+
+
+def workers(snap: Snapshot) -> Group:
+    t = _table("workers", "WORKER", "PID", "POOL", "FLAGS", "STATE", "CURRENT", "RUNNING FOR", "LAST",
+               right=("PID", "POOL", "RUNNING FOR"))
+    for w in sorted(snap.workers, key=lambda w: (w.pool_id if w.pool_id is not None else 1 << 30, w.id)):
+        if w.task is None:
+            name, pid = Text("(BH pseudo-worker, no task)", style="dim"), "-"
+        else:
+            name, pid = w.name or w.task.comm, str(w.task.pid)
+        ran = []
+        if w.current_start is not None:
+            ran.append(seconds(common.jiffies_ago(snap, w.current_start)))
+        if w.current_cpu_ns is not None:
+            ran.append(f"cpu {w.current_cpu_ns / 1e6:.0f}ms")
+        t.add_row(name, pid, _n(w.pool_id), short_flags(w.flag_names, "WORKER_"), w.state,
+                  str(w.current_func) if w.current_func else "", " ".join(ran), str(w.last_func or ""))
+    return Group(header(snap), t, *warnings(snap))
+
+
+def select_works(snap: Snapshot, wq_name: str | None = None, pool_id: int | None = None) -> list[Work]:
+    out = []
+    for w in snap.works:
+        if wq_name is not None:
+            wq = snap.workqueue(w.wq)
+            if wq is None or not common.named(wq, wq_name):
+                continue
+        if pool_id is not None and w.pool_id != pool_id:
+            continue
+        out.append(w)
+    return sorted(out, key=lambda w: (common.WHERE_ORDER.get(w.where, 9), w.pool_id if w.pool_id is not None else -1,
+                                      w.wq_name or "", w.position))
+
+
+def works(snap: Snapshot, selected: list[Work]) -> Group:
+    t = _table("work items", "WHERE", "FUNCTION", "WORKQUEUE", "POOL", "COLOR", "FLAGS", "DETAIL",
+               right=("POOL", "COLOR"))
+    for w in selected:
+        wq = snap.workqueue(w.wq)
+        t.add_row(w.where, str(w.func), wq.label if wq else (w.wq_name or "-"), _n(w.pool_id), _n(w.color),
+                  ",".join(w.flag_names) or "-", common.work_detail(snap, w))
+    parts = [header(snap), t]
+    if snap.broken_timers:
+        parts.append(Text(f"{len(snap.broken_timers)} timer wheel link(s) point to unreadable memory "
+                          "(see 'wqinspect diagnose')", style="yellow"))
+    return Group(*parts, *warnings(snap))
+
+
+def _work_line(snap: Snapshot, w: Work) -> Text:
+    detail = common.work_detail(snap, w)
+    flags = ",".join(f for f in w.flag_names if f not in ("PENDING", "PWQ"))
+    return Text.assemble((f"{w.where} ", "cyan"), str(w.func),
+                         (f"  color {w.color}" if w.color is not None else "", "dim"),
+                         (f"  {flags}" if flags else "", "dim"), (f"  {detail}" if detail else "", "italic"))
+
+
+def show(snap: Snapshot, wqs: list[Workqueue]) -> Group:
+    trees = []
+    for wq in wqs:
+        tot = common.wq_totals(wq)
+        state = common.wq_flush_state(wq)
+        root = Tree(Text.assemble((wq.label, "bold"), f"  {wq.kind}  max_active {wq.max_active}",
+                                  f"  active {tot['active']} inactive {tot['inactive']} in-flight {tot['in_flight']}",
+                                  (f"  colors work {wq.work_color} flush {wq.flush_color}", "dim"),
+                                  (f"  {state}" if state else "", "magenta")))
+        for f in ([wq.first_flusher] if wq.first_flusher else []) + wq.flusher_queue + wq.flusher_overflow:
+            who = ", ".join(f"{t.pid} {t.comm}" for t in f.waiters) or "?"
+            root.add(Text(f"flusher ({f.where}) color {f.flush_color}: {who}", style="magenta"))
+        for n in wq.node_nr_active:
+            root.add(Text(f"node {'-' if n.node is None else n.node}: nr_active {n.nr}/{n.max}"
+                          f"{f', {len(n.pending_pwqs)} pwq(s) waiting' if n.pending_pwqs else ''}", style="dim"))
+        works = snap.works_of(wq)
+        for p in wq.pwqs:
+            pool = snap.pool(p.pool_id)
+            inflight = " ".join(f"c{c}:{n}" for c, n in enumerate(p.nr_in_flight) if n)
+            extra = [f"cpus {cpulist(p.cpus)}" if p.cpus else "", "default" if p.is_default else "",
+                     "plugged" if p.plugged else "", "MAYDAY" if p.on_mayday else "",
+                     "pending" if p.pending else "", f"flush color {p.flush_color}" if p.flush_color >= 0 else ""]
+            limit = f"/{p.max_active}" if p.max_active is not None else ""
+            pnode = root.add(Text.assemble(f"pwq {p.address:#x} → pool {common.pool_label(pool)}  ",
+                                           f"active {p.nr_active}{limit} inactive {p.nr_inactive} "
+                                           f"in-flight {inflight or 0} refcnt {p.refcnt}  ",
+                                           (" ".join(e for e in extra if e), "dim")))
+            mine = [w for w in works if w.pwq == p.address]
+            holders = []
+            for w in sorted(mine, key=lambda w: (common.WHERE_ORDER[w.where], w.position)):
+                if w.where in ("running", "scheduled") and w.worker not in holders:
+                    holders.append(w.worker)
+            for addr in holders:
+                worker = snap.worker(addr)
+                wnode = pnode.add(Text.assemble(("worker ", "dim"), common.worker_label(worker),
+                                                f"  {worker.state if worker else ''}"))
+                for w in sorted([w for w in snap.works if w.worker == addr], key=lambda w: (w.where != "running",
+                                                                                              w.position)):
+                    wnode.add(_work_line(snap, w))
+            for w in sorted(mine, key=lambda w: (common.WHERE_ORDER[w.where], w.position)):
+                if w.where not in ("running", "scheduled"):
+                    pnode.add(_work_line(snap, w))
+        for w in works:
+            if w.where == "delayed":
+                root.add(_work_line(snap, w))
+        trees.append(root)
+    return Group(header(snap), *trees, *warnings(snap))
