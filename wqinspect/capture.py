@@ -26,7 +26,7 @@ from .kernel.layout import decode_flags, enum_value, layout, symbol_address
 from .kernel.walk import WalkError
 from .kernel.work import (barrier_waiter, decode_work_data, for_each_wheel_timer, read_work,
                           timer_delayed_work, work_list)
-from .snapshot import (Barrier, BrokenTimer, DelayedTimer, Flusher, FuncRef, KernelInfo, Module, NodeNrActive,
+from .snapshot import (link_barriers, Barrier, BrokenTimer, DelayedTimer, Flusher, FuncRef, KernelInfo, Module, NodeNrActive,
                        Pool, Pwq, ReadWarning, Snapshot, Target, TaskRef, Work, Worker, Workqueue)
 
 #: Errors a racing live kernel or a corrupt dump produce while reading.
@@ -271,13 +271,17 @@ class _Reader:
                 out.node_nr_active.append(NodeNrActive(i, i if i < nodes else None, nna.nr.counter.value_(),
                                                        nna.max.value_(), waiting))
         cpu_map: dict[int, list[int]] = {}
+        slots: dict[int, int] = {}
         with self.guard(f"{what} per-cpu pwqs"):
             for cpu, p in kwq.workqueue_cpu_pwq_map(wq).items():
                 cpu_map.setdefault(p.value_(), []).append(cpu)
+            for p in kwq.workqueue_pwq_slots(wq):
+                slots[p] = slots.get(p, 0) + 1
         works: list[Work] = []
         for p in self.collect(f"{what} pwqs", kwq.workqueue_pwqs(wq)):
             with self.guard(f"pwq {p.value_():#x} of {what}"):
                 pwq, inactive = self.pwq(p, out, cpu_map, maydays, pending)
+                pwq.slots = slots.get(pwq.address, 0)
                 out.pwqs.append(pwq)
                 works += inactive
         return out, works
@@ -340,26 +344,7 @@ def _link_works(snap: Snapshot, owners: dict[int, Workqueue]) -> None:
         wq = owners.get(w.pwq) if w.pwq else by_addr.get(w.wq)
         if wq is not None:
             w.wq, w.wq_name = wq.address, wq.name
-    # A barrier is inserted right after the item it flushes (which gets LINKED),
-    # or at the head of ->scheduled of the worker running that item.
-    lists: dict[tuple, list[Work]] = {}
-    for w in snap.works:
-        if w.where in ("worklist", "inactive", "scheduled"):
-            key = (w.where, w.pool_id if w.where == "worklist" else w.pwq if w.where == "inactive" else w.worker)
-            lists.setdefault(key, []).append(w)
-    for items in lists.values():
-        items.sort(key=lambda x: x.position)
-        for i, w in enumerate(items):
-            if w.barrier is None:
-                continue
-            j = i - 1
-            while j >= 0 and items[j].barrier is not None and "LINKED" in items[j].flag_names:
-                j -= 1
-            if j >= 0 and "LINKED" in items[j].flag_names:
-                w.barrier.target = items[j].address
-            elif j < 0 and w.where == "scheduled":
-                worker = snap.worker(w.worker)
-                w.barrier.target = worker.current_work if worker else None
+    link_barriers(snap)
 
 
 def capture(prog: Program, target: Target) -> Snapshot:

@@ -183,3 +183,36 @@ def snapshot(output, core, qemu, symbols, from_file, as_json):
         click.echo(json.dumps({"output": output, "kernel": snap.kernel.release, "summary": summary}))
     else:
         click.echo(f"wrote {output}: {summary} ({snap.kernel.release}, {snap.target.mode})", err=True)
+
+
+@main.command()
+@click.option("--scenario", "scenario_files", metavar="FILE", multiple=True,
+              help="Also replay this scenario (fixtures/scenarios format) in the model and require the kernel "
+                   "to match the prediction (repeatable).")
+@click.option("--all", "show_all", is_flag=True, help="List every result, not only violations.")
+@target_options
+@guarded
+def check(scenario_files, show_all, core, qemu, symbols, from_file, as_json):
+    """Check the workqueue invariants of the reference model on the kernel.
+
+    Exit code 0 when every invariant holds, 1 when one is violated, 2 when the kernel could not be
+    read. On a live kernel a violation is re-read before it is reported; one that goes away is
+    shown as transient and does not fail the check.
+    """
+    from . import check as checks
+    from .capture import capture
+
+    scenarios = [checks.load_scenario(f) for f in scenario_files]
+    if from_file:
+        snap = load_snapshot(core, qemu, symbols, from_file)
+        reread = None
+    else:
+        opened = open_target(core, qemu, tuple(symbols))
+        snap = capture(opened.prog, opened.target)
+
+        def reread():
+            return capture(opened.prog, opened.target)
+
+    report = checks.run(snap, scenarios, reread)
+    emit(as_json, lambda: data.check_report(report, show_all), lambda: tables.check_report(report, show_all))
+    sys.exit(EXIT_FOUND if report.violated else EXIT_OK)

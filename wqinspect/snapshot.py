@@ -128,6 +128,9 @@ class Pwq:
     #: CPUs whose slot (cpu_pwq / cpu_pwqs / numa_pwq_tbl) points to this pwq.
     cpus: list[int] = field(default_factory=list)
     is_default: bool = False
+    #: References the workqueue holds on this pwq: one per cpu_pwq slot, or per
+    #: numa_pwq_tbl node slot before v6.6, plus dfl_pwq.
+    slots: int = 0
     #: pwq->stats[] by PWQ_STAT_ name (v6.5+), else None.
     stats: dict[str, int] | None = None
 
@@ -379,6 +382,33 @@ class Snapshot:
 
 class SnapshotError(Exception):
     pass
+
+
+def link_barriers(snap: Snapshot) -> None:
+    """Set each barrier's target: the work it was inserted behind.
+
+    insert_wq_barrier() puts a barrier right after the item it flushes, which
+    gets WORK_STRUCT_LINKED (barriers can chain), or at the head of the
+    ->scheduled list of the worker running that item.
+    """
+    lists: dict[tuple, list[Work]] = {}
+    for w in snap.works:
+        if w.where in ("worklist", "inactive", "scheduled"):
+            owner = w.pool_id if w.where == "worklist" else w.pwq if w.where == "inactive" else w.worker
+            lists.setdefault((w.where, owner), []).append(w)
+    for items in lists.values():
+        items.sort(key=lambda x: x.position)
+        for i, w in enumerate(items):
+            if w.barrier is None:
+                continue
+            j = i - 1
+            while j >= 0 and items[j].barrier is not None and "LINKED" in items[j].flag_names:
+                j -= 1
+            if j >= 0 and "LINKED" in items[j].flag_names:
+                w.barrier.target = items[j].address
+            elif j < 0 and w.where == "scheduled":
+                worker = snap.worker(w.worker)
+                w.barrier.target = worker.current_work if worker else None
 
 
 def _hex(v):

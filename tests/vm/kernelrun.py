@@ -46,11 +46,21 @@ class Reading:
         return scenarios.views_from_commands(self.outputs)
 
 
-def run_wqinspect(args: list[str], timeout: float = 600) -> str:
+def run_wqinspect(args: list[str], timeout: float = 600, ok_codes=(0,)) -> str:
     p = subprocess.run(wqinspect_argv() + args, capture_output=True, text=True, timeout=timeout)
-    if p.returncode != 0:
+    if p.returncode not in ok_codes:
         raise TestbedError(f"wqinspect {' '.join(args)} failed ({p.returncode}): {p.stderr.strip()[-2000:]}")
     return p.stdout
+
+
+def scenario_args() -> list[str]:
+    return [x for name in scenarios.ALL for x in ("--scenario", str(scenarios.fixture_path(name)))]
+
+
+@dataclass
+class CheckRun:
+    exit_code: int
+    report: dict
 
 
 class KernelRun:
@@ -60,6 +70,8 @@ class KernelRun:
         self.readings: dict[tuple[str, str], Reading] = {}
         self.skipped: dict[str, str] = {}
         self.dmesg: dict[str, str] = {}
+        #: `wqinspect check` run straight on a live target: (phase, mode) -> result.
+        self.checks: dict[tuple[str, str], CheckRun] = {}
         self.prepared = None
         self.error: Exception | None = None
         self.dir = BUILD / "vm" / suite
@@ -80,6 +92,14 @@ class KernelRun:
                 r.outputs[cmd] = json.loads(run_wqinspect([cmd, "--json", *target, *self.symbols()]))
         self.readings[(phase, mode)] = r
         return r
+
+    def check_live(self, target: list[str], phase: str, mode: str, scenarios: bool = True) -> None:
+        with TIMINGS.step(f"check {mode}", f"{self.suite} {phase}"):
+            args = ["check", "--json", *target, *self.symbols(), *(scenario_args() if scenarios else [])]
+            p = subprocess.run(wqinspect_argv() + args, capture_output=True, text=True, timeout=600)
+            if p.returncode not in (0, 1):
+                raise TestbedError(f"wqinspect check failed ({p.returncode}): {p.stderr.strip()[-2000:]}")
+            self.checks[(phase, mode)] = CheckRun(p.returncode, json.loads(p.stdout))
 
     def read_kcore(self, guest, phase: str) -> Reading:
         """Read inside the guest, on /proc/kcore, with the host's wqinspect over virtiofs."""
@@ -133,6 +153,8 @@ class KernelRun:
                 guest.pause()
                 self.read_host("qmp", ["--qemu", str(guest.qmp_socket)], "unloaded")
                 guest.resume()
+                # Checked while the guest runs: a read racing the kernel must at worst be transient.
+                self.check_live(["--qemu", str(guest.qmp_socket)], "unloaded", "qmp", scenarios=False)
             _, self.dmesg["unloaded"] = guest.sh("dmesg")
         finally:
             with TIMINGS.step("stop", self.suite):
@@ -143,6 +165,7 @@ class KernelRun:
         try:
             if "qmp" in self.modes:
                 self.read_host("qmp", ["--qemu", str(guest.qmp_socket)], phase)
+                self.check_live(["--qemu", str(guest.qmp_socket)], phase, "qmp")
             if "vmcore" in self.modes:
                 for fmt in ("kdump-zlib", "elf"):
                     core = self.dir / f"{phase}.{fmt}"

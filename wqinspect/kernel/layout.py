@@ -145,6 +145,19 @@ class Layout:
     delayed_work_timer_fn: int | None
     #: HZ, from the enumerator CREATE_COOLDOWN (= HZ) in kernel/workqueue.c.
     hz: int | None
+    # -- limits, from include/linux/workqueue.h (WQ_MAX_ACTIVE went 512 -> 2048 in v6.13)
+    wq_max_active_limit: int
+    wq_dfl_active: int
+    #: WQ_DFL_MIN_ACTIVE (v6.9+), else None.
+    wq_dfl_min_active: int | None
+    #: WQ_MAX_UNBOUND_PER_CPU: unbound limit max(WQ_MAX_ACTIVE, this x CPUs) before v6.6.
+    wq_max_unbound_per_cpu: int | None
+    #: WORKER_NOT_RUNNING: flags that keep a worker out of pool->nr_running.
+    worker_not_running: int
+    #: Unbound workqueues with max_active == 1 are made ordered implicitly, until
+    #: commit 3bc1e711c26b ("workqueue: Don't implicitly make UNBOUND workqueues
+    #: w/ @max_active==1 ordered") (in v6.9) removed that with __WQ_ORDERED_EXPLICIT.
+    implicit_ordered: bool
 
     @classmethod
     def from_features(cls, features: dict) -> "Layout":
@@ -241,6 +254,12 @@ def layout(prog: Program) -> Layout:
         mayday_cursor_func=symbol_address(prog, "mayday_cursor_func"),
         delayed_work_timer_fn=symbol_address(prog, "delayed_work_timer_fn"),
         hz=cooldown,
+        wq_max_active_limit=_need(ev("WQ_MAX_ACTIVE"), "WQ_MAX_ACTIVE"),
+        wq_dfl_active=_need(ev("WQ_DFL_ACTIVE"), "WQ_DFL_ACTIVE"),
+        wq_dfl_min_active=ev("WQ_DFL_MIN_ACTIVE"),
+        wq_max_unbound_per_cpu=ev("WQ_MAX_UNBOUND_PER_CPU"),
+        worker_not_running=_need(ev("WORKER_NOT_RUNNING"), "WORKER_NOT_RUNNING"),
+        implicit_ordered=ev("__WQ_ORDERED_EXPLICIT") is not None,
     )
     prog.cache["wqinspect_layout"] = lay
     return lay

@@ -74,6 +74,23 @@ def workqueue_cpu_pwq_map(wq: Object) -> dict[int, Object]:
     return {cpu: workqueue_cpu_pwq(wq, cpu) for cpu in for_each_possible_cpu(wq.prog_)}
 
 
+def workqueue_pwq_slots(wq: Object) -> list[int]:
+    """
+    Addresses of the pwqs the workqueue's slots point to, one entry per slot
+    (each slot holds a reference): every possible CPU's ``cpu_pwq``, or before
+    v6.6 the per-cpu pwqs or the ``numa_pwq_tbl`` node slots; then ``dfl_pwq``.
+    """
+    prog = wq.prog_
+    out = []
+    if layout(prog).wq_cpu_pwq == "cpu_pwq" or wq.cpu_pwqs:
+        out += [p.value_() for p in workqueue_cpu_pwq_map(wq).values()]
+    else:
+        out += [wq.numa_pwq_tbl[node].value_() for node in range(nr_node_ids(prog))]
+    if wq.dfl_pwq:
+        out.append(wq.dfl_pwq.value_())
+    return [p for p in out if p]
+
+
 def workqueue_dfl_pwq(wq: Object) -> Object:
     """The default pool_workqueue of an unbound workqueue (else NULL)."""
     return wq.dfl_pwq

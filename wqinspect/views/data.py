@@ -66,3 +66,14 @@ def show(snap: Snapshot, wqs: list) -> dict:
         entry["delayed"] = [to_json(w) for w in works if w.where == "delayed"]
         items.append(entry)
     return envelope(snap, "workqueues", items)
+
+
+def check_report(report, show_all: bool = False) -> dict:
+    snap = report.snapshot
+    rows = report.results if show_all else [r for r in report.results if r.verdict != "ok"]
+    out = envelope(snap, "results", [{"check": r.check, "object": r.object, "expected": r.expected,
+                                       "found": r.found, "verdict": r.verdict} for r in rows])
+    out["checks"] = report.summary()
+    out["reads"] = report.reads
+    out["ok"] = not report.violated
+    return out

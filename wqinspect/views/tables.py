@@ -174,3 +174,27 @@ def show(snap: Snapshot, wqs: list[Workqueue]) -> Group:
                 root.add(_work_line(snap, w))
         trees.append(root)
     return Group(header(snap), *trees, *warnings(snap))
+
+
+def check_report(report, show_all: bool = False) -> Group:
+    snap = report.snapshot
+    summary = _table("checks", "CHECK", "OBJECTS", "VIOLATED", "TRANSIENT", "WHAT IT CHECKS",
+                     right=("OBJECTS", "VIOLATED", "TRANSIENT"))
+    for row in report.summary():
+        summary.add_row(row["check"], str(row["checked"]),
+                        Text(str(row["violated"]), style="bold red" if row["violated"] else ""),
+                        str(row["transient"]), row["description"])
+    rows = report.results if show_all else [r for r in report.results if r.verdict != "ok"]
+    detail = _table("results" if show_all else "violations", "CHECK", "OBJECT", "EXPECTED", "FOUND", "VERDICT")
+    for r in rows:
+        style = {"violated": "bold red", "transient": "yellow"}.get(r.verdict, "green")
+        detail.add_row(r.check, r.object, r.expected, r.found, Text(r.verdict, style=style))
+    n_v, n_t = len(report.violated), len(report.transient)
+    verdict = Text(f"{len(report.results)} results: " + (
+        f"{n_v} violated" if n_v else "every invariant holds") + (
+        f", {n_t} transient (gone when re-read; {report.reads} reads)" if n_t else ""),
+        style="bold red" if n_v else "bold green")
+    parts = [header(snap), summary]
+    if rows:
+        parts.append(detail)
+    return Group(*parts, verdict, *warnings(snap))

@@ -1,0 +1,154 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Every invariant holds on real kernels' snapshots, and each is caught alone by a one-field doctoring."""
+
+import copy
+
+import pytest
+from click.testing import CliRunner
+
+from wqinspect import check as checks
+from wqinspect.cli import main
+from wqinspect.model import invariants
+from wqinspect.snapshot import Flusher
+
+from .conftest import SNAPSHOTS, fixture_snapshot
+
+
+def failing(snap):
+    return [r for r in invariants.evaluate(snap) if not r.ok]
+
+
+def test_real_kernels_hold_every_invariant(scenarios_snap, idle_snap):
+    assert failing(scenarios_snap) == []
+    assert failing(idle_snap) == []
+
+
+def test_every_check_looks_at_something(suite):
+    """Each check examines at least one object across the captured states (no vacuous checks)."""
+    seen = set()
+    for name in ("scenarios", "idle"):
+        seen |= {r.check for r in invariants.evaluate(fixture_snapshot(f"{suite}-{name}"))}
+    unused = set(invariants.CHECKS) - seen - {"flush.overflow", "mayday.rescuer"}  # only when they occur
+    if suite == "bookworm":
+        unused -= {"node.nr_sum", "node.nr_max"}  # per-node counters came in v6.9
+    assert unused == set()
+
+
+def wq(snap, name):
+    return snap.workqueues_named(name)[0]
+
+
+def pwq_cpu(snap, name, cpu):
+    return next(p for p in wq(snap, name).pwqs if cpu in p.cpus)
+
+
+def item(snap, wq_name, where, n=0):
+    return [w for w in snap.works if w.wq_name == wq_name and w.where == where][n]
+
+
+def pool_of(snap, kind, cpu):
+    return next(p for p in snap.pools if p.kind == kind and p.cpu == cpu)
+
+
+def idle_worker(snap):
+    pool = pool_of(snap, "cpu", 0)
+    return snap.worker(pool.idle[0])
+
+
+def add_overflow(s):
+    wq(s, "wqi_flush").flusher_overflow.append(Flusher(0x1234, -1, "overflow"))
+
+
+# check name -> (doctoring, text the failure's "expected" must contain)
+DOCTORINGS = {
+    "colors.range": (lambda s: setattr(wq(s, "wqi_barrier"), "work_color", 16), "colors in 0..15"),
+    "colors.pwq_work_color": (lambda s: setattr(pwq_cpu(s, "wqi_barrier", 1), "work_color", 3), "0"),
+    "colors.pwq_flush_color": (lambda s: setattr(pwq_cpu(s, "wqi_flush", 0), "flush_color", 5), "-1 or 0"),
+    "colors.window": (lambda s: pwq_cpu(s, "wqi_barrier", 1).nr_in_flight.__setitem__(5, 1),
+                      "nr_in_flight only in colors [0]"),
+    "flush.idle": (lambda s: setattr(wq(s, "wqi_barrier"), "nr_pwqs_to_flush", 1), "nr_pwqs_to_flush 0"),
+    "flush.nr_pwqs_to_flush": (lambda s: setattr(wq(s, "wqi_flush"), "nr_pwqs_to_flush", 2), "1"),
+    "flush.flusher_colors": (lambda s: setattr(wq(s, "wqi_flush").first_flusher, "flush_color", 1), "first 0"),
+    "flush.overflow": (add_overflow, "flush_color 2"),
+    "in_flight.count": (lambda s: setattr(item(s, "wqi_flush", "inactive"), "color", 0), "items by color c0:2, c1:1"),
+    "nr_active.count": (lambda s: setattr(pwq_cpu(s, "wqi_flush", 0), "nr_active", 2), "nr_active 1"),
+    "inactive.flag": (lambda s: item(s, "wqi_saturate", "inactive").flag_names.remove("INACTIVE"), "INACTIVE set"),
+    "inactive.activation": (lambda s: setattr(wq(s, "wqi_flush"), "max_active", 5),
+                            "2 inactive only if nr_active 1 >= max_active 5"),
+    "node.nr_sum": (lambda s: setattr(wq(s, "wqi_delayed_unbound").node_nr_active[0], "nr", 1), "nr 0"),
+    "node.nr_max": (lambda s: setattr(wq(s, "wqi_delayed_unbound").node_nr_active[0], "max", -1), "nr <= -1"),
+    "pwq.refcnt": (lambda s: setattr(pwq_cpu(s, "wqi_barrier", 0), "refcnt", 2), ">= 5 (1 slots, 4 items"),
+    "pool.nr_idle": (lambda s: setattr(pool_of(s, "cpu", 0), "nr_idle", 7), "nr_idle"),
+    "pool.idle_flags": (lambda s: idle_worker(s).flag_names.remove("WORKER_IDLE"),
+                        "idle list = workers with WORKER_IDLE"),
+    "pool.nr_workers": (lambda s: setattr(pool_of(s, "cpu", 1), "nr_workers", 99), "nr_workers"),
+    "pool.nr_running": (lambda s: setattr(pool_of(s, "cpu", 1), "nr_running", 3), "nr_running 0"),
+    "worker.busy": (lambda s: pool_of(s, "cpu", 0).busy.pop(), "busy_hash = workers running an item"),
+    "mayday.rescuer": (lambda s: wq(s, "wqi_flush").maydays.append(pwq_cpu(s, "wqi_flush", 0).address),
+                       "WQ_MEM_RECLAIM and a rescuer"),
+    "barrier.waiter": (lambda s: setattr(item(s, "wqi_barrier", "scheduled").barrier, "waiter", None),
+                       "a waiting task"),
+}
+
+
+def test_every_check_has_a_doctoring():
+    assert set(DOCTORINGS) == set(invariants.CHECKS)
+
+
+@pytest.mark.parametrize("name", sorted(DOCTORINGS))
+def test_doctored_field_is_caught_by_exactly_its_check(name):
+    snap = copy.deepcopy(fixture_snapshot("trixie-scenarios"))
+    doctor, expected = DOCTORINGS[name]
+    doctor(snap)
+    bad = failing(snap)
+    assert {r.check for r in bad} == {name}, [str(r) for r in bad]
+    assert any(expected in r.expected for r in bad), [r.expected for r in bad]
+
+
+def test_activation_with_per_pwq_limits():
+    """Up to v6.8 the limit is pwq->max_active."""
+    snap = copy.deepcopy(fixture_snapshot("bookworm-scenarios"))
+    pwq_cpu(snap, "wqi_flush", 0).max_active = 4
+    bad = failing(snap)
+    assert [r.check for r in bad] == ["inactive.activation"]
+    assert "nr_active 1 >= max_active 4" in bad[0].expected
+
+
+def test_scenario_prediction_mismatch_is_caught():
+    snap = copy.deepcopy(fixture_snapshot("sid-scenarios"))
+    item(snap, "wqi_ordered", "inactive", 2).func.name = "something_else"
+    scenario = checks.load_scenario("fixtures/scenarios/ordered.json")
+    results = checks.evaluate(snap, [scenario])
+    bad = [r for r in results if not r.ok]
+    assert {r.check for r in bad} == {"scenario.ordered"}
+    assert any("something_else" in r.found for r in bad)
+
+
+def test_check_command_exit_codes(tmp_path):
+    ok = CliRunner().invoke(main, ["check", "--from", str(SNAPSHOTS / "trixie-scenarios.json")])
+    assert ok.exit_code == 0 and "every invariant holds" in ok.output
+    snap = copy.deepcopy(fixture_snapshot("trixie-scenarios"))
+    setattr(pwq_cpu(snap, "wqi_flush", 0), "nr_active", 2)
+    f = tmp_path / "bad.json"
+    f.write_text(snap.dumps())
+    bad = CliRunner().invoke(main, ["check", "--from", str(f)])
+    assert bad.exit_code == 1 and "nr_active.count" in bad.output and "violated" in bad.output
+    js = CliRunner().invoke(main, ["check", "--json", "--from", str(f)])
+    import json
+    out = json.loads(js.output)
+    assert js.exit_code == 1 and out["ok"] is False
+    assert out["results"] == [{"check": "nr_active.count", "object": out["results"][0]["object"],
+                               "expected": "nr_active 1", "found": "nr_active 2", "verdict": "violated"}]
+
+
+def test_transient_violations_are_told_apart():
+    """On a live target a violation that a re-read no longer shows is transient, and does not fail."""
+    good = fixture_snapshot("trixie-scenarios")
+    bad = copy.deepcopy(good)
+    bad.target.live = True
+    pwq_cpu(bad, "wqi_flush", 0).nr_active = 2
+    report = checks.run(bad, reread=lambda: good, pause=0)
+    assert report.violated == [] and [r.check for r in report.transient] == ["nr_active.count"]
+    assert report.reads == 2
+    lasting = checks.run(bad, reread=lambda: bad, pause=0)
+    assert [r.check for r in lasting.violated] == ["nr_active.count"] and lasting.reads == 3

@@ -1,0 +1,99 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""``wqinspect check``: the model's invariants, and optionally scenario predictions, on a snapshot.
+
+On a live kernel the readers race with the kernel, so a violation may be an
+object caught mid-update: :func:`run` re-reads (through the ``reread``
+callable the CLI passes) and calls a violation *transient* when a later read
+no longer shows it.
+"""
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .model import invariants, predict
+from .model.features import Features
+from .snapshot import Snapshot
+
+
+@dataclass
+class CheckReport:
+    snapshot: Snapshot
+    results: list[invariants.Result] = field(default_factory=list)
+    reads: int = 1
+
+    @property
+    def violated(self) -> list[invariants.Result]:
+        return [r for r in self.results if r.verdict == "violated"]
+
+    @property
+    def transient(self) -> list[invariants.Result]:
+        return [r for r in self.results if r.verdict == "transient"]
+
+    def summary(self) -> list[dict]:
+        rows = {}
+        for name, (desc, _) in invariants.CHECKS.items():
+            rows[name] = {"check": name, "description": desc, "checked": 0, "violated": 0, "transient": 0}
+        for r in self.results:
+            row = rows.setdefault(r.check, {"check": r.check, "description": "prediction of a scenario",
+                                            "checked": 0, "violated": 0, "transient": 0})
+            row["checked"] += 1
+            if r.verdict != "ok":
+                row[r.verdict] += 1
+        return list(rows.values())
+
+
+def load_scenario(path: str) -> dict:
+    """A scenario description (fixtures/scenarios format): operations and funcs."""
+    from .snapshot import SnapshotError
+
+    try:
+        with open(path) as f:
+            data = json.load(f)
+        data["operations"]  # noqa: B018 - required key
+    except OSError as e:
+        raise SnapshotError(f"cannot read scenario {path}: {e.strerror}") from None
+    except (ValueError, KeyError, TypeError):
+        raise SnapshotError(f"{path} is not a scenario file (JSON with \"operations\")") from None
+    data.setdefault("name", path)
+    return data
+
+
+def scenario_results(snap: Snapshot, scenario: dict) -> list[invariants.Result]:
+    """Replay ``scenario`` in the model for this kernel and compare with the snapshot."""
+    features = Features.from_snapshot(snap)
+    names = predict.scenario_workqueues(scenario, features)
+    predicted = predict.replay(scenario, features)
+    errors = predict.compare(predicted, snap, names)
+    check = f"scenario.{scenario['name']}"
+    if not errors:
+        return [invariants.Result(check, ", ".join(names), "the model's prediction", "the same", True)]
+    return [invariants.Result(check, e.split(":", 1)[0], "the model's prediction", e.split(":", 1)[1].strip(), False)
+            for e in errors]
+
+
+def evaluate(snap: Snapshot, scenarios: list[dict] = ()) -> list[invariants.Result]:
+    results = invariants.evaluate(snap)
+    for sc in scenarios:
+        results += scenario_results(snap, sc)
+    return results
+
+
+def run(snap: Snapshot, scenarios: list[dict] = (), reread: Callable[[], Snapshot] | None = None,
+        rereads: int = 2, pause: float = 0.2) -> CheckReport:
+    report = CheckReport(snap, evaluate(snap, scenarios))
+    if reread is None or not snap.target.live:
+        return report
+    for _ in range(rereads):
+        suspects = {r.key for r in report.results if r.verdict == "violated"}
+        if not suspects:
+            break
+        time.sleep(pause)
+        again = evaluate(reread(), scenarios)
+        report.reads += 1
+        still = {r.key for r in again if not r.ok}
+        for r in report.results:
+            if r.verdict == "violated" and r.key not in still:
+                r.verdict = "transient"
+    return report

@@ -1,0 +1,89 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""The kernel differences the model needs, as explicit parameters.
+
+One :class:`Features` value describes one kernel: :meth:`Features.from_snapshot`
+derives it from what the readers detected (``kernel.features``) and the
+machine's topology; tests build others directly to drive the model through
+every combination.
+"""
+
+from dataclasses import dataclass, field
+
+from ..kernel.layout import Layout
+
+
+@dataclass(frozen=True)
+class Features:
+    nr_colors: int = 16
+    #: v6.9+: max_active lives in the workqueue (a per-cpu pwq's limit is
+    #: wq->max_active); before, each pwq has its own max_active.
+    wq_max_active: bool = True
+    #: v6.9+: unbound workqueues count active items per NUMA node.
+    node_nr_active: bool = True
+    #: Up to v6.8: unbound workqueues with max_active 1 are made ordered.
+    implicit_ordered: bool = False
+    #: v6.6+: an unbound workqueue has a pwq per CPU plus a default one; before,
+    #: per-node pwqs that are the default one on a single-node machine.
+    unbound_pwq_per_cpu: bool = True
+    #: v6.9+: BH pools and workqueues exist.
+    bh: bool = True
+    max_active_limit: int = 2048
+    dfl_active: int = 1024
+    dfl_min_active: int | None = 8
+    max_unbound_per_cpu: int | None = None
+    wq_flag_names: frozenset = frozenset({"WQ_BH", "WQ_UNBOUND", "WQ_FREEZABLE", "WQ_MEM_RECLAIM", "WQ_HIGHPRI",
+                                          "WQ_CPU_INTENSIVE", "WQ_SYSFS", "WQ_POWER_EFFICIENT", "WQ_PERCPU",
+                                          "__WQ_DESTROYING", "__WQ_DRAINING", "__WQ_ORDERED", "__WQ_LEGACY"})
+    possible_cpus: tuple[int, ...] = (0, 1)
+    online_cpus: tuple[int, ...] = (0, 1)
+    nr_node_ids: int = 1
+    cpu_nodes: dict = field(default_factory=dict)
+    #: Node of the unbound pool of each nice level (-1: no node).
+    unbound_nodes: dict = field(default_factory=dict)
+
+    def cpu_node(self, cpu: int) -> int:
+        return self.cpu_nodes.get(cpu, 0)
+
+    def unbound_pool_node(self, nice: int) -> int:
+        return self.unbound_nodes.get(nice, -1)
+
+    @classmethod
+    def from_layout(cls, lay: Layout, **topology) -> "Features":
+        return cls(
+            nr_colors=lay.nr_colors,
+            wq_max_active=lay.wq_max_active,
+            node_nr_active=lay.wq_node_nr_active,
+            implicit_ordered=lay.implicit_ordered,
+            unbound_pwq_per_cpu=lay.wq_cpu_pwq == "cpu_pwq",
+            bh=lay.bh_pools,
+            max_active_limit=lay.wq_max_active_limit,
+            dfl_active=lay.wq_dfl_active,
+            dfl_min_active=lay.wq_dfl_min_active,
+            max_unbound_per_cpu=lay.wq_max_unbound_per_cpu,
+            wq_flag_names=frozenset(name for name, _ in lay.wq_flags),
+            **topology,
+        )
+
+    @classmethod
+    def from_snapshot(cls, snap) -> "Features":
+        lay = Layout.from_features(snap.kernel.features)
+        pools = {p.id: p for p in snap.pools}
+        cpu_nodes = {p.cpu: p.node for p in snap.pools if p.cpu >= 0}
+        # The unbound pools that default-attribute workqueues share: those of system_unbound_wq
+        # (normal) and of an unbound WQ_HIGHPRI workqueue if one exists.
+        unbound_nodes: dict[int, int] = {}
+        for wq in snap.workqueues:
+            if wq.kind == "unbound" and wq.dfl_pwq:
+                for p in wq.pwqs:
+                    if p.address == wq.dfl_pwq and p.pool_id in pools:
+                        pool = pools[p.pool_id]
+                        if wq.system_var == "system_unbound_wq" or pool.nice not in unbound_nodes:
+                            unbound_nodes[pool.nice] = pool.node
+        return cls.from_layout(
+            lay,
+            possible_cpus=tuple(snap.kernel.possible_cpus),
+            online_cpus=tuple(snap.kernel.online_cpus),
+            nr_node_ids=snap.kernel.nr_node_ids,
+            cpu_nodes=cpu_nodes,
+            unbound_nodes=unbound_nodes,
+        )

@@ -1,0 +1,379 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Invariants of the workqueue algorithm, evaluated on a snapshot.
+
+Each check states a fact the kernel's code keeps true whenever the locks
+that protect it are free (see ../shared/reference §10 and the model in
+:mod:`wqinspect.model.machine`, whose own states are checked with the same
+code by the property tests).  A check yields one :class:`Result` per object
+it looks at; the ``expected`` and ``found`` fields say what was wrong.
+"""
+
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from ..snapshot import Pwq, Snapshot, Workqueue
+
+DEFAULT_NOT_RUNNING = frozenset({"WORKER_PREP", "WORKER_CPU_INTENSIVE", "WORKER_UNBOUND", "WORKER_REBOUND"})
+
+
+@dataclass
+class Result:
+    check: str
+    object: str
+    expected: str
+    found: str
+    ok: bool
+    #: "ok", "violated" or "transient" (violated once, gone when re-read).
+    verdict: str = ""
+
+    def __post_init__(self):
+        if not self.verdict:
+            self.verdict = "ok" if self.ok else "violated"
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.check, self.object
+
+
+def _r(check, obj, expected, found) -> Result:
+    return Result(check, obj, str(expected), str(found), expected == found)
+
+
+class _Index:
+    """Lookups shared by the checks."""
+
+    def __init__(self, snap: Snapshot):
+        self.snap = snap
+        self.pools = {p.id: p for p in snap.pools}
+        self.workers = {w.address: w for w in snap.workers}
+        self.pwq_items: dict[int, list] = {}
+        for w in snap.works:
+            key = w.pwq
+            if key is not None:
+                self.pwq_items.setdefault(key, []).append(w)
+        self.nr_colors = int(snap.kernel.features.get("nr_colors", 16))
+        flags = dict(map(tuple, snap.kernel.features.get("worker_flags", [])))
+        nr = snap.kernel.features.get("worker_not_running")
+        self.not_running = frozenset(n for n, v in flags.items() if nr is not None and v & nr) or DEFAULT_NOT_RUNNING
+
+    def pwq_label(self, wq: Workqueue, p: Pwq) -> str:
+        where = f"cpu {','.join(map(str, p.cpus))}" if p.cpus else "default"
+        return f"pwq {p.address:#x} of {wq.label} ({where})"
+
+    def colors_valid(self, wq: Workqueue) -> bool:
+        """Color checks other than colors.range only make sense on valid colors."""
+        return all(0 <= c < self.nr_colors for c in (wq.work_color, wq.flush_color))
+
+    def window(self, wq: Workqueue) -> set[int]:
+        """Colors from flush_color to work_color, cyclically (just work_color when idle)."""
+        c, out = wq.flush_color, set()
+        for _ in range(self.nr_colors):
+            out.add(c)
+            if c == wq.work_color:
+                break
+            c = (c + 1) % self.nr_colors
+        return out
+
+
+Check = Callable[[_Index], Iterator[Result]]
+CHECKS: dict[str, tuple[str, Check]] = {}
+
+
+def check(name: str, description: str):
+    def deco(fn):
+        CHECKS[name] = (description, fn)
+        return fn
+    return deco
+
+
+# ---- colors and flushing (§10.1)
+
+@check("colors.range", "work and flush colors are valid color numbers")
+def _colors_range(ix):
+    for wq in ix.snap.workqueues:
+        ok = all(0 <= c < ix.nr_colors for c in (wq.work_color, wq.flush_color))
+        yield Result("colors.range", f"workqueue {wq.label}", f"colors in 0..{ix.nr_colors - 1}",
+                     f"work {wq.work_color} flush {wq.flush_color}", ok)
+
+
+@check("colors.pwq_work_color", "every pwq has the workqueue's work color")
+def _pwq_work_color(ix):
+    for wq in ix.snap.workqueues:
+        if not ix.colors_valid(wq):
+            continue
+        for p in wq.pwqs:
+            yield _r("colors.pwq_work_color", ix.pwq_label(wq, p), wq.work_color, p.work_color)
+
+
+@check("colors.pwq_flush_color", "a pwq's flush color is -1 or the workqueue's flush color")
+def _pwq_flush_color(ix):
+    for wq in ix.snap.workqueues:
+        if not ix.colors_valid(wq):
+            continue
+        for p in wq.pwqs:
+            yield Result("colors.pwq_flush_color", ix.pwq_label(wq, p), f"-1 or {wq.flush_color}",
+                         str(p.flush_color), p.flush_color in (-1, wq.flush_color))
+
+
+@check("colors.window", "items are in flight only with colors from flush_color to work_color")
+def _color_window(ix):
+    for wq in ix.snap.workqueues:
+        if not ix.colors_valid(wq):
+            continue
+        window = ix.window(wq)
+        for p in wq.pwqs:
+            outside = {c: n for c, n in enumerate(p.nr_in_flight) if n and c not in window}
+            yield Result("colors.window", ix.pwq_label(wq, p), f"nr_in_flight only in colors {sorted(window)}",
+                         f"outside: {outside}" if outside else "none outside", not outside)
+
+
+@check("flush.idle", "without a flush in progress colors agree, no pwq flushes and nothing is counted")
+def _flush_idle(ix):
+    for wq in ix.snap.workqueues:
+        if not ix.colors_valid(wq):
+            continue
+        if wq.flushing:
+            continue
+        found = (f"flush {wq.flush_color} work {wq.work_color}, nr_pwqs_to_flush {wq.nr_pwqs_to_flush}, "
+                 f"pwq flush colors {sorted({p.flush_color for p in wq.pwqs})}")
+        ok = (wq.flush_color == wq.work_color and wq.nr_pwqs_to_flush == 0
+              and all(p.flush_color == -1 for p in wq.pwqs))
+        yield Result("flush.idle", f"workqueue {wq.label}",
+                     "flush color = work color, nr_pwqs_to_flush 0, pwq flush colors -1", found, ok)
+
+
+@check("flush.nr_pwqs_to_flush", "during a flush, nr_pwqs_to_flush counts the pwqs still flushing")
+def _nr_pwqs_to_flush(ix):
+    for wq in ix.snap.workqueues:
+        if wq.first_flusher is None:
+            continue
+        yield _r("flush.nr_pwqs_to_flush", f"workqueue {wq.label}",
+                 sum(1 for p in wq.pwqs if p.flush_color != -1), wq.nr_pwqs_to_flush)
+
+
+@check("flush.flusher_colors", "the first flusher waits for flush_color, queued ones for later colors in order")
+def _flusher_colors(ix):
+    for wq in ix.snap.workqueues:
+        if not ix.colors_valid(wq):
+            continue
+        if not wq.flushing:
+            continue
+        expected, found, ok = [], [], True
+        if wq.first_flusher is not None:
+            expected.append(f"first {wq.flush_color}")
+            found.append(f"first {wq.first_flusher.flush_color}")
+            ok &= wq.first_flusher.flush_color == wq.flush_color
+        window = ix.window(wq) - {wq.work_color}
+        prev = wq.flush_color
+        for f in wq.flusher_queue:
+            found.append(f"queued {f.flush_color}")
+            dist = (f.flush_color - prev) % ix.nr_colors
+            ok &= f.flush_color in window and (dist > 0 or f is wq.flusher_queue[0] and wq.first_flusher is None)
+            prev = f.flush_color
+        expected.append(f"queued in {sorted(window - {wq.flush_color})}, increasing")
+        yield Result("flush.flusher_colors", f"workqueue {wq.label}", "; ".join(expected), "; ".join(found), ok)
+
+
+@check("flush.overflow", "flushers overflow only when every color is in use")
+def _overflow(ix):
+    for wq in ix.snap.workqueues:
+        if not ix.colors_valid(wq):
+            continue
+        if not wq.flusher_overflow:
+            continue
+        yield _r("flush.overflow", f"workqueue {wq.label}", f"flush_color {(wq.work_color + 1) % ix.nr_colors}",
+                 f"flush_color {wq.flush_color}")
+
+
+# ---- counts against the lists (§10.2, §10.3)
+
+def _items_of(ix, p: Pwq):
+    return ix.pwq_items.get(p.address, [])
+
+
+@check("in_flight.count", "nr_in_flight[color] counts the pwq's queued, inactive, scheduled and running items")
+def _in_flight(ix):
+    for wq in ix.snap.workqueues:
+        if not ix.colors_valid(wq):
+            continue
+        window = sorted(ix.window(wq))
+        for p in wq.pwqs:
+            counted = dict.fromkeys(window, 0)
+            for w in _items_of(ix, p):
+                if w.where != "delayed" and w.color is not None:
+                    counted[w.color] = counted.get(w.color, 0) + 1
+            # Colors outside the window are colors.window's business.
+            found = {c: p.nr_in_flight[c] for c in window if c < len(p.nr_in_flight)}
+            want = {c: counted[c] for c in window}
+            yield Result("in_flight.count", ix.pwq_label(wq, p),
+                         "items by color " + (", ".join(f"c{c}:{n}" for c, n in want.items() if n) or "none"),
+                         "nr_in_flight " + (", ".join(f"c{c}:{n}" for c, n in found.items() if n) or "none"),
+                         want == found)
+
+
+@check("nr_active.count", "nr_active counts the pwq's active items (barriers and inactive ones excluded)")
+def _nr_active(ix):
+    for wq in ix.snap.workqueues:
+        for p in wq.pwqs:
+            active = sum(1 for w in _items_of(ix, p)
+                         if w.where in ("worklist", "scheduled", "running") and not w.is_barrier
+                         and "INACTIVE" not in w.flag_names)
+            yield _r("nr_active.count", ix.pwq_label(wq, p), f"nr_active {active}", f"nr_active {p.nr_active}")
+
+
+@check("inactive.flag", "items on inactive lists, and barriers, carry WORK_STRUCT_INACTIVE")
+def _inactive_flag(ix):
+    for w in ix.snap.works:
+        if w.where == "inactive" or (w.is_barrier and w.where != "running"):
+            yield Result("inactive.flag", f"{w.where} {w.func} {w.address:#x} ({w.wq_name})", "INACTIVE set",
+                         ",".join(w.flag_names) or "no flags", "INACTIVE" in w.flag_names)
+
+
+def _node_index(ix, wq: Workqueue, p: Pwq) -> int | None:
+    pool = ix.pools.get(p.pool_id)
+    if pool is None:
+        return None
+    return ix.snap.kernel.nr_node_ids if pool.node < 0 else pool.node
+
+
+@check("inactive.activation", "a pwq holds items inactive only while it has no active slot to give them")
+def _activation(ix):
+    for wq in ix.snap.workqueues:
+        nna = {n.index: n for n in wq.node_nr_active}
+        for p in wq.pwqs:
+            waiting = [w for w in _items_of(ix, p) if w.where == "inactive" and not w.is_barrier]
+            if not waiting:
+                continue
+            if p.max_active is not None:
+                limit, blocked = f"nr_active {p.nr_active} >= max_active {p.max_active}", p.nr_active >= p.max_active
+            elif nna:
+                n = nna.get(_node_index(ix, wq, p))
+                if p.plugged:
+                    limit, blocked = "plugged", True
+                elif n is None:
+                    limit, blocked = "a node counter", False
+                else:
+                    limit, blocked = f"node {n.index} nr {n.nr} >= max {n.max}", n.nr >= n.max
+            else:
+                limit, blocked = f"nr_active {p.nr_active} >= max_active {wq.max_active}", p.nr_active >= wq.max_active
+            yield Result("inactive.activation", ix.pwq_label(wq, p), f"{len(waiting)} inactive only if {limit}",
+                         "at its limit" if blocked else "a slot is free", blocked)
+
+
+@check("node.nr_sum", "a node's nr counts the active items of the pwqs whose pool is on that node (v6.9+)")
+def _node_sum(ix):
+    for wq in ix.snap.workqueues:
+        if not wq.node_nr_active:
+            continue
+        sums: dict[int, int] = {}
+        for p in wq.pwqs:
+            idx = _node_index(ix, wq, p)
+            sums[idx] = sums.get(idx, 0) + p.nr_active
+        for n in wq.node_nr_active:
+            yield _r("node.nr_sum", f"workqueue {wq.label} node {'-' if n.node is None else n.node}",
+                     f"nr {sums.get(n.index, 0)}", f"nr {n.nr}")
+
+
+@check("node.nr_max", "a node's nr stays within its max (v6.9+)")
+def _node_max(ix):
+    for wq in ix.snap.workqueues:
+        for n in wq.node_nr_active:
+            yield Result("node.nr_max", f"workqueue {wq.label} node {'-' if n.node is None else n.node}",
+                         f"nr <= {n.max}", f"nr {n.nr}", n.nr <= n.max)
+
+
+@check("pwq.refcnt", "a pwq's refcount covers its slots, the items in flight on it and a pending mayday")
+def _refcnt(ix):
+    for wq in ix.snap.workqueues:
+        for p in wq.pwqs:
+            # Every queued, scheduled or running item holds a reference (insert_work() takes it).
+            items = sum(1 for w in _items_of(ix, p) if w.where != "delayed")
+            need = p.slots + items + (1 if p.on_mayday else 0)
+            yield Result("pwq.refcnt", ix.pwq_label(wq, p), f">= {need} ({p.slots} slots, {items} items"
+                         f"{', mayday' if p.on_mayday else ''})", str(p.refcnt), p.refcnt >= need)
+
+
+# ---- pools and workers (§10.4)
+
+@check("pool.nr_idle", "nr_idle is the length of the idle list")
+def _nr_idle(ix):
+    for pool in ix.snap.pools:
+        yield _r("pool.nr_idle", f"pool {pool.id}", f"nr_idle {len(pool.idle)}", f"nr_idle {pool.nr_idle}")
+
+
+@check("pool.idle_flags", "workers on the idle list, and only they, have WORKER_IDLE")
+def _idle_flags(ix):
+    for pool in ix.snap.pools:
+        idle = set(pool.idle)
+        flagged = {a for a in pool.workers if "WORKER_IDLE" in ix.workers[a].flag_names} if all(
+            a in ix.workers for a in pool.workers) else set()
+        bad = sorted(idle ^ flagged)
+        yield Result("pool.idle_flags", f"pool {pool.id}", "idle list = workers with WORKER_IDLE",
+                     "mismatch: " + ", ".join(ix.workers[a].name or hex(a) if a in ix.workers else hex(a)
+                                              for a in bad) if bad else "same", not bad)
+
+
+@check("pool.nr_workers", "nr_workers counts the attached workers that are neither rescuers nor dying")
+def _nr_workers(ix):
+    for pool in ix.snap.pools:
+        live = [a for a in pool.workers if a in ix.workers and ix.workers[a].rescuer_of is None
+                and "WORKER_DIE" not in ix.workers[a].flag_names]
+        yield _r("pool.nr_workers", f"pool {pool.id}", f"nr_workers {len(live)}", f"nr_workers {pool.nr_workers}")
+
+
+@check("pool.nr_running", "nr_running counts a bound per-cpu pool's workers that are running (0 elsewhere)")
+def _nr_running(ix):
+    for pool in ix.snap.pools:
+        managed = pool.kind in ("cpu", "cpu-highpri") and "POOL_DISASSOCIATED" not in pool.flag_names
+        if managed:
+            running = sum(1 for a in pool.workers if a in ix.workers
+                          and not ix.not_running & set(ix.workers[a].flag_names) and not ix.workers[a].sleeping)
+        else:
+            running = 0
+        yield _r("pool.nr_running", f"pool {pool.id}", f"nr_running {running}", f"nr_running {pool.nr_running}")
+
+
+@check("worker.busy", "busy_hash holds exactly the workers with a current work item, in their own pool")
+def _busy(ix):
+    for pool in ix.snap.pools:
+        busy = set(pool.busy)
+        current = {a for a in pool.workers if a in ix.workers and ix.workers[a].current_work is not None}
+        bad = sorted(busy ^ current)
+        wrong_pool = [a for a in busy if a in ix.workers and ix.workers[a].current_pwq is not None
+                      and ix.snap.pwq(ix.workers[a].current_pwq)[1] is not None
+                      and ix.snap.pwq(ix.workers[a].current_pwq)[1].pool_id != pool.id]
+        yield Result("worker.busy", f"pool {pool.id}", "busy_hash = workers running an item of this pool",
+                     ("differ: " + ", ".join(hex(a) for a in bad) if bad else "") +
+                     (f" items of another pool: {', '.join(hex(a) for a in wrong_pool)}" if wrong_pool else "")
+                     or "same", not bad and not wrong_pool)
+
+
+# ---- rescuers and barriers (§10.7)
+
+@check("mayday.rescuer", "only WQ_MEM_RECLAIM workqueues with a rescuer have pwqs asking for help")
+def _mayday(ix):
+    for wq in ix.snap.workqueues:
+        if not wq.maydays:
+            continue
+        ok = "WQ_MEM_RECLAIM" in wq.flag_names and wq.rescuer is not None
+        yield Result("mayday.rescuer", f"workqueue {wq.label}", "WQ_MEM_RECLAIM and a rescuer",
+                     f"{len(wq.maydays)} pwq(s) on maydays, flags {','.join(wq.flag_names) or '-'}, "
+                     f"rescuer {'yes' if wq.rescuer else 'none'}", ok)
+
+
+@check("barrier.waiter", "every barrier item has the task that waits in flush_work()")
+def _barrier(ix):
+    for w in ix.snap.works:
+        if w.is_barrier:
+            waiter = w.barrier.waiter
+            yield Result("barrier.waiter", f"barrier {w.address:#x} ({w.wq_name})", "a waiting task",
+                         f"{waiter.pid} {waiter.comm}" if waiter else "none", waiter is not None)
+
+
+def evaluate(snap: Snapshot, only: set[str] | None = None) -> list[Result]:
+    ix = _Index(snap)
+    out = []
+    for name, (_, fn) in CHECKS.items():
+        if only is None or name in only:
+            out.extend(fn(ix))
+    return out
