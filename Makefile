@@ -4,14 +4,15 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-KERNELS ?= bookworm trixie sid
+KERNELS ?= bookworm trixie sid watchdog
 MODES ?= vmcore qmp kcore
 KERNEL ?= bookworm
 SCENARIO ?= all
 OUT ?= build/$(KERNEL)-$(SCENARIO).kdump
 export KERNELS MODES
 
-APT_PACKAGES := qemu-system-x86 busybox-static kmod xz-utils zstd binutils gcc make libc6-dev libelf1 python3-venv
+APT_PACKAGES := qemu-system-x86 busybox-static kmod xz-utils zstd binutils gcc make libc6-dev libelf1 python3-venv \
+	bison flex libelf-dev bc
 
 .PHONY: all deps venv test unit vmtest kernels vmcore demo fixtures bench clean
 all: test

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import TestbedError, bed, kernels, scenarios
 from .debian import SUITES
-from .paths import FIXTURES
+from .paths import BUILD, FIXTURES
 from .timing import TIMINGS
 
 DEFAULT_SUITES = ["bookworm", "trixie", "sid"]
@@ -22,7 +22,12 @@ def wqinspect(args: list[str]) -> list[str]:
 
 def cmd_kernels(a) -> None:
     for suite in a.suites or DEFAULT_SUITES:
-        k = kernels.ensure(suite)
+        if suite == "watchdog":
+            from . import watchdog
+
+            k = watchdog.ensure()
+        else:
+            k = kernels.ensure(suite)
         print(f"{suite:9} {k.release:28} {k.path}")
 
 
@@ -79,35 +84,55 @@ def cmd_demo(a) -> None:
         g.stop()
 
 
+def _capture(g, syms: list[str], path: Path, what: str) -> None:
+    g.pause()
+    try:
+        with TIMINGS.step("capture", what):
+            subprocess.run(wqinspect(["snapshot", "-o", str(path), "--qemu", str(g.qmp_socket), *syms]), check=True)
+    finally:
+        g.resume()
+
+
 def cmd_fixtures(a) -> None:
-    """Capture the snapshots of fixtures/snapshots from real kernels."""
+    """Capture the snapshots of fixtures/snapshots from real kernels (never edit them by hand).
+
+    For each Debian suite: every scenario loaded, then idle after rmmod, then a
+    leaked delayed work and the stall scenario holding CPU 1; for the watchdog
+    kernel, the stall that its watchdog reported.
+    """
     out_dir = FIXTURES / "snapshots"
     out_dir.mkdir(parents=True, exist_ok=True)
-    for suite in a.suites or DEFAULT_SUITES:
+    suites = a.suites or DEFAULT_SUITES + ["watchdog"]
+    for suite in [s for s in suites if s != "watchdog"]:
         p, g = _boot_with(suite, list(scenarios.ALL), hostroot=False)
         try:
             syms = [x for f in p.debug_files() for x in ("-s", str(f))]
-            g.pause()
-            path = out_dir / f"{suite}-scenarios.json"
-            with TIMINGS.step("capture", f"{suite} scenarios"):
-                subprocess.run(wqinspect(["snapshot", "-o", str(path), "--qemu", str(g.qmp_socket), *syms]),
-                               check=True)
-            g.resume()
+            _capture(g, syms, out_dir / f"{suite}-scenarios.json", f"{suite} scenarios")
             g.sh("rmmod wqi")
             time.sleep(1)
-            g.pause()
-            path = out_dir / f"{suite}-idle.json"
-            with TIMINGS.step("capture", f"{suite} idle"):
-                subprocess.run(wqinspect(["snapshot", "-o", str(path), "--qemu", str(g.qmp_socket), *syms]),
-                               check=True)
+            _capture(g, syms, out_dir / f"{suite}-idle.json", f"{suite} idle")
+            g.sh("insmod /test/wqi_leak.ko && rmmod wqi_leak")
+            g.sh("taskset 1 insmod /test/wqi.ko scenarios=stall stall_cpu=1 stall_ms=9000 stall_warmups=0")
+            time.sleep(6)
+            _capture(g, syms, out_dir / f"{suite}-stall.json", f"{suite} stall")
+            g.sh("rmmod wqi", timeout=120)
         finally:
             g.stop()
+    if "watchdog" in suites:
+        from . import watchdog
+
+        kernel = watchdog.ensure()
+        _, core, files = watchdog.run_stall(kernel, BUILD / "vm" / "watchdog")
+        with TIMINGS.step("capture", "watchdog stall"):
+            subprocess.run(wqinspect(["snapshot", "-o", str(out_dir / "watchdog-stall.json"), "-c", str(core),
+                                      *[x for f in files for x in ("-s", str(f))]]), check=True)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(prog="python -m testbed", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    k = sub.add_parser("kernels", help="fetch the current kernel of each suite into the cache")
+    k = sub.add_parser("kernels", help="fetch the current kernel of each suite into the cache "
+                                       "('watchdog' builds the test bed's watchdog kernel)")
     k.add_argument("suites", nargs="*", metavar="SUITE", help=f"default: {' '.join(DEFAULT_SUITES)}")
     v = sub.add_parser("vmcore", help="boot a kernel with scenarios loaded and dump its memory")
     v.add_argument("--kernel", default="bookworm", choices=SUITES)

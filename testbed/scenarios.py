@@ -25,6 +25,9 @@ Keys of a workqueue's expectation (all optional):
 - ``requires``: a feature (see ``kernel.features``) without which the
   workqueue must not exist.
 
+A top-level ``works`` list matches items of any workqueue (e.g. of a system
+workqueue, whose name is shared), and ``workers`` lists workers that must exist.
+
 A CPU may be a number, ``"last_online"`` or ``"each_online"`` (the entry is
 expected once per online CPU).
 """
@@ -134,6 +137,13 @@ def check(scenario: Scenario, views: dict) -> list[str]:
             errors.append(f"{name}: expected one workqueue of that name, found {len(found)}")
             continue
         errors += [f"{name}: {e}" for e in _check_wq(found[0], exp, ctx)]
+    for e in scenario.expect.get("works", []):
+        # Items of any workqueue (e.g. of the system workqueues, whose names are shared).
+        for cpu in _cpus(e.get("cpu", e.get("target_cpu")), ctx.online):
+            hits = [w for w in ctx.works if _match_work(w, e, cpu, ctx)]
+            if len(hits) < e.get("count", 1):
+                errors.append(f"{len(hits)} {e['where']} {e['func']} matching {e} (cpu {cpu}), "
+                              f"expected {e.get('count', 1)}")
     for exp in scenario.expect.get("workers", []):
         if not any(_match_worker(w, exp, ctx) for w in ctx.workers.values()):
             errors.append(f"no worker matches {exp}")

@@ -20,14 +20,17 @@ from drgn.helpers.linux.nodemask import nr_node_ids
 from drgn.helpers.linux.sched import task_state_to_char
 
 from . import __version__
+from .kernel import memory as kmem
 from .kernel import pool as kpool
+from .kernel import watchdog as kwd
 from .kernel import workqueue as kwq
 from .kernel.layout import decode_flags, enum_value, layout, symbol_address
 from .kernel.walk import WalkError
 from .kernel.work import (barrier_waiter, decode_work_data, for_each_wheel_timer, read_work,
                           timer_delayed_work, work_list)
-from .snapshot import (link_barriers, Barrier, BrokenTimer, DelayedTimer, Flusher, FuncRef, KernelInfo, Module, NodeNrActive,
-                       Pool, Pwq, ReadWarning, Snapshot, Target, TaskRef, Work, Worker, Workqueue)
+from .snapshot import (Barrier, BrokenTimer, CpuIntensive, DelayedTimer, Flusher, FuncRef, HogEntry, KernelInfo,
+                       LogRecord, Module, NodeNrActive, Pool, Pwq, ReadWarning, Snapshot, Target, TaskRef, TaskStack,
+                       Watchdog, Work, Worker, Workqueue, link_barriers)
 
 #: Errors a racing live kernel or a corrupt dump produce while reading.
 READ_ERRORS = (FaultError, WalkError, ValueError, OverflowError)
@@ -39,6 +42,7 @@ class _Reader:
         self.lay = layout(prog)
         self.warnings: list[ReadWarning] = []
         self.modules: list[Module] = []
+        self.image: list[int] = []
         self._funcs: dict[int, FuncRef] = {}
         self.pwq_owner: dict[int, Workqueue] = {}
 
@@ -76,6 +80,12 @@ class _Reader:
             ref = self._funcs[address] = FuncRef(address, name, module)
         return ref
 
+    def is_code(self, address: int, image: list[int]) -> bool:
+        """Whether ``address`` is in the kernel image or in a loaded module."""
+        if image and image[0] <= address < image[1]:
+            return True
+        return any(a <= address < b for m in self.modules for a, b in m.ranges)
+
     def task(self, task: Object) -> TaskRef | None:
         if not task.value_():
             return None
@@ -107,6 +117,7 @@ class _Reader:
             possible_cpus=list(for_each_possible_cpu(prog)),
             online_cpus=list(for_each_online_cpu(prog)),
             nr_node_ids=nr_node_ids(prog),
+            module_area=list(kmem.module_area(prog) or []),
             features=features,
         )
 
@@ -123,6 +134,7 @@ class _Reader:
         start, end = symbol_address(prog, "_text"), symbol_address(prog, "_end")
         if start is not None and end is not None:
             image = [start, end]
+        self.image = image
         last = None
         with self.guard("last_unloaded_module"):
             obj = prog["last_unloaded_module"]
@@ -317,7 +329,11 @@ class _Reader:
         works, broken = [], []
         unbound_cpu = enum_value(self.prog, "WORK_CPU_UNBOUND")
         timers = self.collect("timer wheel", for_each_wheel_timer(self.prog))
+        image = self.image
         for t in timers:
+            if t.error is None and t.function is not None and not self.is_code(t.function, image):
+                t = t.__class__(t.cpu, t.base, t.address, t.expires, t.function,
+                                f"its function {t.function:#x} is in no loaded module and not in the kernel")
             if t.error is not None:
                 broken.append(BrokenTimer(t.cpu, t.base, t.address, t.error))
                 continue
@@ -337,6 +353,104 @@ class _Reader:
         return works, broken
 
 
+    # ---- what diagnostics need
+
+    def watchdog(self) -> Watchdog:
+        wd = Watchdog(thresh=kwd.watchdog_thresh(self.prog))
+        if wd.thresh is not None:
+            with self.guard("workqueue watchdog"):
+                wd.touched, per_cpu_touched = kwd.watchdog_touched(self.prog)
+                wd.touched_cpu = [[c, t] for c, t in sorted(per_cpu_touched.items())]
+        return wd
+
+    def cpu_intensive(self) -> CpuIntensive:
+        ci = CpuIntensive(thresh_us=kwd.cpu_intensive_thresh_us(self.prog))
+        if ci.thresh_us is not None:
+            with self.guard("cpu intensive detection"):
+                ci.warning_thresh = self.prog["wq_cpu_intensive_warning_thresh"].value_() \
+                    if "wq_cpu_intensive_warning_thresh" in self.prog else None
+        if "wci_ents" in self.prog:
+            ci.report = True
+            for func, count in self.collect("hog table", kwd.for_each_hog(self.prog)):
+                ci.hogs.append(HogEntry(self.func(func), count))
+        return ci
+
+    def uptime(self) -> float | None:
+        from drgn.helpers.linux.timekeeping import ktime_get_coarse_boottime_ns
+
+        try:
+            return ktime_get_coarse_boottime_ns(self.prog).value_() / 1e9
+        except (LookupError,) + READ_ERRORS as e:
+            self.warn("uptime", f"{type(e).__name__}: {e}")
+            return None
+
+    def log(self) -> list[LogRecord]:
+        try:
+            return [LogRecord(t, text) for t, text in kwd.workqueue_log(self.prog)]
+        except (LookupError,) + READ_ERRORS as e:
+            self.warn("kernel log", f"{type(e).__name__}: {e}")
+            return []
+
+    def stack(self, task: Object, why: str) -> TaskStack:
+        from drgn.helpers.linux.sched import task_cpu
+
+        ref = self.task(task)
+        st = TaskStack(ref, why)
+        try:
+            st.cpu = task_cpu(task)
+            st.on_cpu = bool(task.on_cpu.value_()) if task.type_.type.has_member("on_cpu") else False
+            for pc, name in kwd.task_frames(self.prog, task):
+                ref = self.func(pc)
+                name = name or ref.name or f"{pc:#x}"
+                st.frames.append(f"{name} [{ref.module}]" if ref.module else name)
+        except Exception as e:  # noqa: BLE001 - drgn cannot unwind some tasks (e.g. running on a live CPU)
+            st.error = f"{type(e).__name__}: {e}"
+        return st
+
+    def stacks(self, snap: Snapshot) -> list[TaskStack]:
+        """Stacks of busy workers, of tasks waiting on barriers and flushes, and of what runs on each CPU."""
+        from drgn.helpers.linux.pid import for_each_task
+        from drgn.helpers.linux.sched import cpu_curr
+
+        prog = self.prog
+        out: dict[int, TaskStack] = {}
+
+        def add(task, why):
+            if task is not None and task.value_() and task.value_() not in out:
+                out[task.value_()] = self.stack(task, why)
+
+        for w in snap.workers:
+            if w.current_work is not None and w.task is not None:
+                add(Object(prog, "struct task_struct *", w.task.address), "busy worker")
+        for w in snap.works:
+            if w.barrier is not None and w.barrier.waiter is not None:
+                add(Object(prog, "struct task_struct *", w.barrier.waiter.address), "barrier waiter")
+        for wq in snap.workqueues:
+            for f in ([wq.first_flusher] if wq.first_flusher else []) + wq.flusher_queue + wq.flusher_overflow:
+                for t in f.waiters:
+                    add(Object(prog, "struct task_struct *", t.address), "flusher")
+        for cpu in snap.kernel.online_cpus:
+            with self.guard(f"cpu {cpu}"):
+                add(cpu_curr(prog, cpu), f"on cpu {cpu}")
+        # Tasks sleeping uninterruptibly in a flush, drain or cancel of work.
+        names = set(kwd.FLUSH_FRAMES)
+        with self.guard("tasks"):
+            for task in for_each_task(prog):
+                if task.value_() in out:
+                    continue
+                try:
+                    # task->state became task->__state in v5.14.
+                    state = task.member_("__state") if task.type_.type.has_member("__state") else task.state
+                    if state.value_() != 2:
+                        continue  # TASK_UNINTERRUPTIBLE only
+                except READ_ERRORS:
+                    continue
+                st = self.stack(task, "blocked in flush")
+                if any(f.split(" ")[0] in names for f in st.frames):
+                    out[task.value_()] = st
+        return list(out.values())
+
+
 def _link_works(snap: Snapshot, owners: dict[int, Workqueue]) -> None:
     """Fill in each work's workqueue, and the work each barrier waits for."""
     by_addr = {wq.address: wq for wq in snap.workqueues}
@@ -347,8 +461,12 @@ def _link_works(snap: Snapshot, owners: dict[int, Workqueue]) -> None:
     link_barriers(snap)
 
 
-def capture(prog: Program, target: Target) -> Snapshot:
-    """Read everything wqinspect shows from ``prog`` (whose debug info is loaded)."""
+def capture(prog: Program, target: Target, deep: bool = False) -> Snapshot:
+    """Read everything wqinspect shows from ``prog`` (whose debug info is loaded).
+
+    ``deep`` also reads what diagnostics use: workqueue messages of the kernel
+    log and the stacks of busy workers and of tasks waiting for work.
+    """
     r = _Reader(prog)
     snap = Snapshot(kernel=r.kernel_info(), target=target)
     snap.target.captured_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
@@ -383,5 +501,11 @@ def capture(prog: Program, target: Target) -> Snapshot:
     snap.works += delayed
     snap.broken_timers = broken
     _link_works(snap, r.pwq_owner)
+    snap.watchdog = r.watchdog()
+    snap.cpu_intensive = r.cpu_intensive()
+    snap.uptime = r.uptime()
+    if deep:
+        snap.log = r.log()
+        snap.stacks = r.stacks(snap)
     snap.warnings = r.warnings
     return snap

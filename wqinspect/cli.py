@@ -78,7 +78,7 @@ def target_options(fn):
     return fn
 
 
-def load_snapshot(core, qemu, symbols, from_file) -> Snapshot:
+def load_snapshot(core, qemu, symbols, from_file, deep: bool = False) -> Snapshot:
     from .capture import capture
 
     if from_file:
@@ -86,7 +86,7 @@ def load_snapshot(core, qemu, symbols, from_file) -> Snapshot:
             raise TargetError("--from reads a saved snapshot: it takes no --core, --qemu or --symbols")
         return Snapshot.load(from_file)
     opened = open_target(core, qemu, tuple(symbols))
-    return capture(opened.prog, opened.target)
+    return capture(opened.prog, opened.target, deep=deep)
 
 
 def emit(as_json: bool, json_obj, table) -> None:
@@ -169,8 +169,12 @@ def show(wq, core, qemu, symbols, from_file, as_json):
 @target_options
 @guarded
 def snapshot(output, core, qemu, symbols, from_file, as_json):
-    """Save everything wqinspect reads as one JSON file (render it later with --from)."""
-    snap = load_snapshot(core, qemu, symbols, from_file)
+    """Save everything wqinspect reads as one JSON file (render it later with --from).
+
+    It includes what 'diagnose' uses: workqueue messages of the kernel log and the stacks of
+    busy workers and of tasks waiting for work, so that it can be attached to a bug report.
+    """
+    snap = load_snapshot(core, qemu, symbols, from_file, deep=True)
     text = snap.dumps()
     if output == "-":
         click.echo(text)
@@ -216,3 +220,22 @@ def check(scenario_files, show_all, core, qemu, symbols, from_file, as_json):
     report = checks.run(snap, scenarios, reread)
     emit(as_json, lambda: data.check_report(report, show_all), lambda: tables.check_report(report, show_all))
     sys.exit(EXIT_FOUND if report.violated else EXIT_OK)
+
+
+@main.command()
+@click.option("--thresh", type=click.IntRange(min=1), metavar="SECONDS",
+              help="Stall threshold for the watchdog replay (default: the kernel's workqueue.watchdog_thresh, "
+                   "or 30 s where the kernel has no CONFIG_WQ_WATCHDOG).")
+@target_options
+@guarded
+def diagnose(thresh, core, qemu, symbols, from_file, as_json):
+    """Explain stalls, CPU hogs, stuck flushes, dangling work and rescuer activity, ranked.
+
+    Exit code 0 when nothing is found, 1 when something is, 2 when the kernel could not be read.
+    """
+    from .diagnose import diagnose as run
+
+    snap = load_snapshot(core, qemu, symbols, from_file, deep=True)
+    found = run(snap, thresh)
+    emit(as_json, lambda: data.findings(snap, found), lambda: tables.findings(snap, found))
+    sys.exit(EXIT_FOUND if found else EXIT_OK)

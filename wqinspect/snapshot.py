@@ -21,6 +21,23 @@ from typing import Any
 SCHEMA_VERSION = 1
 
 
+def cpulist(cpus: list[int] | None) -> str:
+    """``[0, 1, 2, 5]`` -> ``"0-2,5"``, as the kernel prints CPU lists (%*pbl)."""
+    if not cpus:
+        return "-"
+    out, start, prev = [], None, None
+    for c in sorted(cpus):
+        if start is None:
+            start = prev = c
+        elif c == prev + 1:
+            prev = c
+        else:
+            out.append(f"{start}-{prev}" if prev != start else f"{start}")
+            start = prev = c
+    out.append(f"{start}-{prev}" if prev != start else f"{start}")
+    return ",".join(out)
+
+
 def addr(default: Any = None) -> Any:
     """A field holding a kernel address (or a list of them): hex in JSON."""
     if isinstance(default, list):
@@ -69,6 +86,8 @@ class KernelInfo:
     possible_cpus: list[int] = field(default_factory=list)
     online_cpus: list[int] = field(default_factory=list)
     nr_node_ids: int = 1
+    #: [start, end) of the addresses modules are mapped at (x86_64), else empty.
+    module_area: list[int] = addr([])
     #: What the readers detected about this kernel (see wqinspect.kernel.layout).
     features: dict[str, Any] = field(default_factory=dict)
 
@@ -312,6 +331,55 @@ class Module:
 
 
 @dataclass
+class Watchdog:
+    """The workqueue watchdog's state (CONFIG_WQ_WATCHDOG)."""
+
+    #: wq_watchdog_thresh in seconds (0: disabled); None where the kernel has no watchdog.
+    thresh: int | None = None
+    #: wq_watchdog_touched (jiffies), for unbound pools.
+    touched: int | None = None
+    #: [cpu, wq_watchdog_touched_cpu] pairs, for per-cpu pools.
+    touched_cpu: list[list[int]] = field(default_factory=list)
+
+
+@dataclass
+class HogEntry:
+    func: FuncRef
+    #: How many times the kernel found the function hogging a CPU.
+    count: int
+
+
+@dataclass
+class CpuIntensive:
+    """Automatic CPU-hog detection (v6.5+)."""
+
+    #: wq_cpu_intensive_thresh_us (ULONG_MAX until initialized); None before v6.5.
+    thresh_us: int | None = None
+    warning_thresh: int | None = None
+    #: Whether the kernel keeps the per-function table (CONFIG_WQ_CPU_INTENSIVE_REPORT).
+    report: bool = False
+    hogs: list[HogEntry] = field(default_factory=list)
+
+
+@dataclass
+class LogRecord:
+    #: Seconds since boot, as printk stamps them.
+    time: float
+    text: str
+
+
+@dataclass
+class TaskStack:
+    task: TaskRef
+    #: Why it was captured: "busy worker", "barrier waiter", "flusher", "on cpu N", "blocked in flush".
+    why: str
+    cpu: int | None = None
+    on_cpu: bool = False
+    frames: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
 class Snapshot:
     kernel: KernelInfo
     target: Target
@@ -324,6 +392,14 @@ class Snapshot:
     #: [start, end) of the kernel image (text and data).
     kernel_image: list[int] = addr([])
     last_unloaded_module: str | None = None
+    watchdog: Watchdog | None = None
+    cpu_intensive: CpuIntensive | None = None
+    #: Seconds since boot at capture (CLOCK_BOOTTIME, the clock of log timestamps).
+    uptime: float | None = None
+    #: Read by deep captures (snapshot, diagnose): workqueue messages of the kernel log
+    #: and the stacks of the tasks involved.
+    log: list[LogRecord] = field(default_factory=list)
+    stacks: list[TaskStack] = field(default_factory=list)
     warnings: list[ReadWarning] = field(default_factory=list)
     schema: int = SCHEMA_VERSION
 
@@ -346,6 +422,9 @@ class Snapshot:
                 if p.address == address:
                     return wq, p
         return None, None
+
+    def stack(self, pid: int | None) -> TaskStack | None:
+        return next((s for s in self.stacks if s.task.pid == pid), None)
 
     def works_of(self, wq: Workqueue) -> list[Work]:
         return [w for w in self.works if w.wq == wq.address]

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """VM tests: real Debian kernels under QEMU (see tests/vm/kernelrun.py).
 
-KERNELS (default "bookworm trixie sid") and MODES (default "vmcore qmp kcore")
-narrow the matrix, as in ``make vmtest KERNELS=sid MODES=qmp``.
+KERNELS (default "bookworm trixie sid watchdog") and MODES (default "vmcore
+qmp kcore") narrow the matrix, as in ``make vmtest KERNELS=sid MODES=qmp``.
+"watchdog" is the test bed's own kernel with CONFIG_WQ_WATCHDOG (testbed/watchdog.py).
 """
 
 import pytest
@@ -11,7 +12,8 @@ from testbed.timing import TIMINGS
 
 from .kernelrun import env_list, kernel_run
 
-KERNELS = env_list("KERNELS", "bookworm trixie sid")
+KERNELS = env_list("KERNELS", "bookworm trixie sid watchdog")
+DEBIAN_KERNELS = [k for k in KERNELS if k != "watchdog"]
 MODES = env_list("MODES", "vmcore qmp kcore")
 #: Readings taken in each mode: vmcore is read from both dump formats.
 READINGS = [m for mode in MODES for m in (("vmcore", "vmcore-elf") if mode == "vmcore" else (mode,))]
@@ -23,7 +25,7 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.vm)
 
 
-@pytest.fixture(scope="session", params=KERNELS)
+@pytest.fixture(scope="session", params=DEBIAN_KERNELS)
 def run(request):
     return kernel_run(request.param, MODES)
 

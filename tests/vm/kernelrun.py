@@ -8,7 +8,11 @@ so that the tests only assert on recorded output:
    read through QMP (live) and from an ELF and a kdump-compressed vmcore of
    the same paused memory; resumed, it is read inside the guest on
    /proc/kcore with the host's wqinspect (shared read-only over virtiofs).
-2. ``unloaded``: after ``rmmod wqi``, read live again: nothing of wqi may remain.
+2. ``unloaded``: after ``rmmod wqi``, read live again: nothing of wqi may remain,
+   and neither ``check`` nor ``diagnose`` may find anything on the idle kernel.
+3. ``stall``: ``wqi_leak`` loaded and unloaded (it leaves a delayed work
+   behind), then the ``stall`` scenario holds CPU 1 for a few seconds; a
+   vmcore taken meanwhile is read and diagnosed.
 
 wqinspect always runs as a command, as a user would run it.
 """
@@ -72,6 +76,8 @@ class KernelRun:
         self.dmesg: dict[str, str] = {}
         #: `wqinspect check` run straight on a live target: (phase, mode) -> result.
         self.checks: dict[tuple[str, str], CheckRun] = {}
+        #: `wqinspect diagnose --json`: (phase, mode) -> result.
+        self.diagnoses: dict[tuple[str, str], CheckRun] = {}
         self.prepared = None
         self.error: Exception | None = None
         self.dir = BUILD / "vm" / suite
@@ -100,6 +106,34 @@ class KernelRun:
             if p.returncode not in (0, 1):
                 raise TestbedError(f"wqinspect check failed ({p.returncode}): {p.stderr.strip()[-2000:]}")
             self.checks[(phase, mode)] = CheckRun(p.returncode, json.loads(p.stdout))
+
+    def diagnose(self, target: list[str], phase: str, mode: str, extra: list[str] = ()) -> None:
+        with TIMINGS.step(f"diagnose {mode}", f"{self.suite} {phase}"):
+            args = ["diagnose", "--json", *target, *extra]
+            if "--from" not in target:
+                args += self.symbols()
+            p = subprocess.run(wqinspect_argv() + args, capture_output=True, text=True, timeout=600)
+            if p.returncode not in (0, 1):
+                raise TestbedError(f"wqinspect diagnose failed ({p.returncode}): {p.stderr.strip()[-2000:]}")
+            self.diagnoses[(phase, mode)] = CheckRun(p.returncode, json.loads(p.stdout))
+
+    def _stall_phase(self, guest) -> None:
+        with TIMINGS.step("leak and stall", self.suite):
+            guest.sh("insmod /test/wqi_leak.ko && rmmod wqi_leak")
+            # insmod runs on CPU 0, so that the shell does not queue behind the hog on CPU 1.
+            guest.sh("taskset 1 insmod /test/wqi.ko scenarios=stall stall_cpu=1 stall_ms=9000 stall_warmups=0")
+            time.sleep(6)
+        guest.pause()
+        core = self.dir / "stall.kdump-zlib"
+        try:
+            with TIMINGS.step("dump kdump-zlib", f"{self.suite} stall"):
+                guest.dump(core, "kdump-zlib")
+        finally:
+            guest.resume()
+        self.read_host("vmcore", ["-c", str(core)], "stall")
+        self.diagnose(["-c", str(core)], "stall", "vmcore", ["--thresh", "5"])
+        with TIMINGS.step("rmmod", f"{self.suite} stall"):
+            guest.sh("rmmod wqi", timeout=120)  # waits for the hog to end
 
     def read_kcore(self, guest, phase: str) -> Reading:
         """Read inside the guest, on /proc/kcore, with the host's wqinspect over virtiofs."""
@@ -155,7 +189,10 @@ class KernelRun:
                 guest.resume()
                 # Checked while the guest runs: a read racing the kernel must at worst be transient.
                 self.check_live(["--qemu", str(guest.qmp_socket)], "unloaded", "qmp", scenarios=False)
+                self.diagnose(["--qemu", str(guest.qmp_socket)], "unloaded", "qmp")
             _, self.dmesg["unloaded"] = guest.sh("dmesg")
+            if "vmcore" in self.modes:
+                self._stall_phase(guest)
         finally:
             with TIMINGS.step("stop", self.suite):
                 guest.stop()

@@ -132,38 +132,48 @@ class WheelTimer:
 def for_each_wheel_timer(prog: Program, limit: int = 100_000) -> Iterator[WheelTimer]:
     """
     Every timer on every possible CPU's timer wheel(s).  A link that points to
-    unreadable memory ends its bucket's chain with an entry carrying ``error``
-    (the classic trace of a module that left a timer behind on unload).
+    memory that cannot be read, or to a node whose ``pprev`` does not point
+    back to that link (freed and reused memory), ends its bucket's chain with
+    an entry carrying ``error``: the classic trace of a module that left a
+    timer behind on unload.
     """
     tl = prog.type("struct timer_list")
     entry_off = offsetof(tl, "entry")
     expires_off = offsetof(tl, "expires")
     func_off = offsetof(tl, "function")
     word = sizeof(prog.type("void *"))
+    pprev_off = offsetof(prog.type("struct hlist_node"), "pprev")
     for cpu in for_each_possible_cpu(prog):
         bases = per_cpu(prog["timer_bases"], cpu)
         for b in range(len(bases)):
             vectors = bases[b].vectors
             n = len(vectors)
             raw = prog.read(vectors.address_, n * word)
-            heads = [int.from_bytes(raw[i * word:(i + 1) * word], "little") for i in range(n)]
-            for node in heads:
+            for i in range(n):
+                link = vectors.address_ + i * word  # the hlist_head, then each node's next field
+                node = int.from_bytes(raw[i * word:(i + 1) * word], "little")
                 seen = 0
                 while node:
                     timer = node - entry_off
                     try:
+                        pprev = prog.read_word(node + pprev_off)
                         expires = prog.read_word(timer + expires_off)
                         func = prog.read_word(timer + func_off)
                         nxt = prog.read_word(node)
                     except FaultError as e:
                         yield WheelTimer(cpu, b, timer, None, None, f"unreadable: {e}")
                         break
+                    if pprev != link:
+                        yield WheelTimer(cpu, b, timer, expires, func,
+                                         f"its pprev {pprev:#x} does not point back to {link:#x}: "
+                                         "the memory was freed and reused")
+                        break
                     yield WheelTimer(cpu, b, timer, expires, func)
                     seen += 1
                     if seen > limit:
                         yield WheelTimer(cpu, b, timer, None, None, f"bucket longer than {limit} timers")
                         break
-                    node = nxt
+                    link, node = node, nxt
 
 
 def timer_delayed_work(prog: Program, timer: int) -> Object:

@@ -3,7 +3,7 @@
 
 import re
 
-from ..snapshot import Pool, Snapshot, Work, Worker, Workqueue
+from ..snapshot import Pool, Snapshot, Work, Worker, Workqueue, cpulist  # noqa: F401 (re-exported)
 
 _MASK = (1 << 64) - 1
 
@@ -24,23 +24,6 @@ def seconds(value: float | None) -> str:
     if abs(value) >= 100:
         return f"{value:.0f}s"
     return f"{value:.1f}s"
-
-
-def cpulist(cpus: list[int] | None) -> str:
-    """``[0, 1, 2, 5]`` -> ``"0-2,5"``, as the kernel prints CPU lists."""
-    if not cpus:
-        return "-"
-    out, start, prev = [], None, None
-    for c in sorted(cpus):
-        if start is None:
-            start = prev = c
-        elif c == prev + 1:
-            prev = c
-        else:
-            out.append(f"{start}-{prev}" if prev != start else f"{start}")
-            start = prev = c
-    out.append(f"{start}-{prev}" if prev != start else f"{start}")
-    return ",".join(out)
 
 
 def short_flags(names: list[str], prefix: str) -> str:

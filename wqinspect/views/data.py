@@ -77,3 +77,11 @@ def check_report(report, show_all: bool = False) -> dict:
     out["reads"] = report.reads
     out["ok"] = not report.violated
     return out
+
+
+def findings(snap: Snapshot, found: list) -> dict:
+    out = envelope(snap, "findings", [{"severity": f.severity, "kind": f.kind, "what": f.what, "where": f.where,
+                                       "evidence": f.evidence, "suggestion": f.suggestion, "data": to_json(f.data)}
+                                      for f in found])
+    out["ok"] = not found
+    return out

@@ -198,3 +198,17 @@ def check_report(report, show_all: bool = False) -> Group:
     if rows:
         parts.append(detail)
     return Group(*parts, verdict, *warnings(snap))
+
+
+def findings(snap: Snapshot, found: list) -> Group:
+    style = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
+    t = _table("findings", "#", "SEVERITY", "WHAT", "WHERE", "EVIDENCE", "SUGGESTION", right=("#",))
+    for i, f in enumerate(found, 1):
+        t.add_row(str(i), Text(f.severity, style=style[f.severity]), f.what, f.where,
+                  "\n".join(f"• {e}" for e in f.evidence), f.suggestion)
+    verdict = Text(f"{len(found)} finding(s)" if found else "nothing found",
+                   style="bold red" if any(f.severity == "critical" for f in found) else "bold")
+    parts = [header(snap)] + ([t] if found else []) + [verdict]
+    if not snap.log and not snap.stacks and snap.target.mode != "model":
+        parts.append(Text("note: this snapshot has no log or stacks (not a deep capture)", style="dim"))
+    return Group(*parts, *warnings(snap))

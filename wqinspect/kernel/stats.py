@@ -1,0 +1,88 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Per-workqueue counters for the live monitor, read cheaply enough to refresh every second.
+
+Everything is read with raw memory reads at offsets found in the debug info:
+one read for each workqueue's name and flags, one for each pwq's counters.
+The ``pwq->stats[]`` indices come from the ``PWQ_STAT_*`` enumerators by name
+(commit 725e8ec59c56, "workqueue: Add pwq->stats[] and a monitoring script",
+in v6.5); kernels before that have no statistics, and the monitor shows the
+counts that exist there.
+"""
+
+import struct
+from dataclasses import dataclass
+
+from drgn import Program, offsetof, sizeof
+
+from .layout import layout
+from .walk import list_node_addresses
+
+
+@dataclass
+class WqCounters:
+    address: int
+    name: str
+    flags: int
+    #: Summed over the pwqs, by PWQ_STAT_ name ("started", "completed", ...); None before v6.5.
+    stats: dict[str, int] | None
+    nr_active: int
+    in_flight: int
+    #: Items on inactive lists (counted only when asked: it walks the lists).
+    inactive: int | None = None
+
+
+class _Offsets:
+    def __init__(self, prog: Program):
+        wq = prog.type("struct workqueue_struct")
+        pwq = prog.type("struct pool_workqueue")
+        self.wq_list = offsetof(wq, "list")
+        self.wq_pwqs = offsetof(wq, "pwqs")
+        self.wq_name = offsetof(wq, "name")
+        self.wq_name_len = sizeof(wq.member("name").type)
+        self.wq_flags = offsetof(wq, "flags")
+        self.pwq_node = offsetof(pwq, "pwqs_node")
+        self.nr_active = offsetof(pwq, "nr_active")
+        self.in_flight = offsetof(pwq, "nr_in_flight")
+        self.nr_colors = len(pwq.member("nr_in_flight").type)
+        self.inactive = offsetof(pwq, "inactive_works")
+        lay = layout(prog)
+        self.stat_names = lay.pwq_stats
+        self.stats = offsetof(pwq, "stats") if lay.pwq_stats else None
+
+
+def _offsets(prog: Program) -> _Offsets:
+    try:
+        return prog.cache["wqinspect_stats_offsets"]
+    except KeyError:
+        o = prog.cache["wqinspect_stats_offsets"] = _Offsets(prog)
+        return o
+
+
+def has_stats(prog: Program) -> bool:
+    return bool(layout(prog).pwq_stats)
+
+
+def read_counters(prog: Program, count_inactive: bool = False) -> list[WqCounters]:
+    """Counters of every workqueue on the ``workqueues`` list."""
+    o = _offsets(prog)
+    head = prog["workqueues"].address_of_().value_()
+    nstats = len(o.stat_names)
+    out = []
+    for node in list_node_addresses(prog, head):
+        wq = node - o.wq_list
+        name = prog.read(wq + o.wq_name, o.wq_name_len).split(b"\0", 1)[0].decode(errors="replace")
+        flags = prog.read_u32(wq + o.wq_flags)
+        totals = [0] * nstats
+        active = in_flight = inactive = 0
+        for pnode in list_node_addresses(prog, wq + o.wq_pwqs):
+            pwq = pnode - o.pwq_node
+            active += struct.unpack("<i", prog.read(pwq + o.nr_active, 4))[0]
+            in_flight += sum(struct.unpack(f"<{o.nr_colors}i", prog.read(pwq + o.in_flight, 4 * o.nr_colors)))
+            if nstats:
+                for i, v in enumerate(struct.unpack(f"<{nstats}Q", prog.read(pwq + o.stats, 8 * nstats))):
+                    totals[i] += v
+            if count_inactive:
+                inactive += sum(1 for _ in list_node_addresses(prog, pwq + o.inactive))
+        out.append(WqCounters(wq, name, flags, dict(zip(o.stat_names, totals)) if nstats else None, active,
+                              in_flight, inactive if count_inactive else None))
+    return out
