@@ -22,15 +22,17 @@ from drgn.helpers.linux.sched import task_state_to_char
 from . import __version__
 from .kernel import memory as kmem
 from .kernel import pool as kpool
+from .kernel import stats as kstats
+from .kernel import topology as ktopo
 from .kernel import watchdog as kwd
 from .kernel import workqueue as kwq
 from .kernel.layout import decode_flags, enum_value, layout, symbol_address
 from .kernel.walk import WalkError
 from .kernel.work import (barrier_waiter, decode_work_data, for_each_wheel_timer, read_work,
                           timer_delayed_work, work_list)
-from .snapshot import (Barrier, BrokenTimer, CpuIntensive, DelayedTimer, Flusher, FuncRef, HogEntry, KernelInfo,
-                       LogRecord, Module, NodeNrActive, Pool, Pwq, ReadWarning, Snapshot, Target, TaskRef, TaskStack,
-                       Watchdog, Work, Worker, Workqueue, link_barriers)
+from .snapshot import (Barrier, BrokenTimer, CountersSample, CpuIntensive, DelayedTimer, Flusher, FuncRef, HogEntry,
+                       KernelInfo, LogRecord, Module, NodeNrActive, Pool, Pwq, ReadWarning, Scope, Snapshot, Target,
+                       TaskRef, TaskStack, Topology, Watchdog, Work, Worker, WqCounters, Workqueue, link_barriers)
 
 #: Errors a racing live kernel or a corrupt dump produce while reading.
 READ_ERRORS = (FaultError, WalkError, ValueError, OverflowError)
@@ -265,6 +267,22 @@ class _Reader:
         if attrs.value_() and flags & lay.wq_flag("WQ_UNBOUND"):
             with self.guard(what):
                 out.cpus = kwq.cpumask_cpus(attrs.cpumask)
+                at = attrs.type_.type
+                if at.has_member("affn_scope"):
+                    scope = attrs.affn_scope.value_()
+                    names = self.prog["wq_affn_names"]
+                    out.affn_scope = names[scope].string_().decode() if 0 <= scope < len(names) else str(scope)
+                if at.has_member("affn_strict"):
+                    out.affn_strict = bool(attrs.affn_strict.value_())
+                out.nice = attrs.nice.value_()
+            if lay.wq_cpu_pwq == "cpu_pwqs" and not wq.cpu_pwqs:
+                # Before v6.6: unbound workqueues pick a pwq per NUMA node.
+                with self.guard(what):
+                    out.node_pools = [[n, wq.numa_pwq_tbl[n].pool.id.value_()] for n in range(nr_node_ids(self.prog))
+                                      if wq.numa_pwq_tbl[n]]
+        if rescuer and rescuer.task:
+            with self.guard(f"rescuer of {out.name}"):
+                out.rescuer_cpus = ktopo.task_cpus(rescuer.task)
         with self.guard(f"{what} flushers"):
             if wq.first_flusher:
                 out.first_flusher = self.flusher(wq.first_flusher, "first")
@@ -352,6 +370,19 @@ class _Reader:
                 ))
         return works, broken
 
+
+    # ---- topology
+
+    def topology(self, nr_cpu_ids: int, nr_nodes: int) -> Topology:
+        topo = Topology()
+        with self.guard("topology"):
+            topo.unbound_cpus = ktopo.unbound_cpus(self.prog)
+            dfl = ktopo.default_affinity_scope(self.prog)
+            for index, name, pt in ktopo.for_each_affinity_scope(self.prog):
+                nr, pods, nodes, cpu_pod = ktopo.pod_type(pt, nr_cpu_ids)
+                topo.scopes.append(Scope(index, name, index == dfl, nr, pods, nodes, cpu_pod))
+            topo.node_cpus = ktopo.node_cpus(self.prog, nr_nodes)
+        return topo
 
     # ---- what diagnostics need
 
@@ -501,6 +532,12 @@ def capture(prog: Program, target: Target, deep: bool = False) -> Snapshot:
     snap.works += delayed
     snap.broken_timers = broken
     _link_works(snap, r.pwq_owner)
+    snap.topology = r.topology(snap.kernel.nr_cpu_ids, snap.kernel.nr_node_ids)
+    if target.mode == "kcore":
+        # The running kernel's sysfs is this host's /sys: keep what it says, to compare with memory.
+        from .sysfs import read_sysfs
+
+        snap.sysfs = read_sysfs()
     snap.watchdog = r.watchdog()
     snap.cpu_intensive = r.cpu_intensive()
     snap.uptime = r.uptime()
@@ -509,3 +546,19 @@ def capture(prog: Program, target: Target, deep: bool = False) -> Snapshot:
         snap.stacks = r.stacks(snap)
     snap.warnings = r.warnings
     return snap
+
+
+def sample_counters(prog: Program) -> CountersSample:
+    """Read the monitor's counters (cheap: no list of work items is walked on kernels with stats)."""
+    import time
+
+    lay = layout(prog)
+    system = kwq.system_workqueues(prog)
+    has = kstats.has_stats(prog)
+    unbound, reclaim = lay.wq_flag("WQ_UNBOUND"), lay.wq_flag("WQ_MEM_RECLAIM")
+    t = time.time()
+    rows = [WqCounters(c.address, c.name, system.get(c.address), bool(c.flags & unbound), bool(c.flags & reclaim),
+                       c.stats, c.nr_active, c.in_flight, c.inactive)
+            for c in kstats.read_counters(prog, count_inactive=not has)]
+    return CountersSample(prog["init_uts_ns"].name.release.string_().decode(), t, prog["jiffies"].value_(),
+                          lay.hz, has, rows)

@@ -21,6 +21,7 @@ from rich.console import Console
 from . import __version__
 from .snapshot import Snapshot, SnapshotError
 from .target import TargetError, open_target
+from .monitor import SORT_KEYS as SORT_KEYS_CHOICES
 from .views import data, tables
 
 EXIT_OK, EXIT_FOUND, EXIT_UNREADABLE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -52,7 +53,7 @@ def guarded(fn):
         except BrokenPipeError:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(EXIT_OK)
-        except SystemExit:
+        except (SystemExit, click.ClickException, click.exceptions.Exit):
             raise
         except Exception as e:  # noqa: BLE001
             if os.environ.get("WQI_DEBUG"):
@@ -239,3 +240,117 @@ def diagnose(thresh, core, qemu, symbols, from_file, as_json):
     found = run(snap, thresh)
     emit(as_json, lambda: data.findings(snap, found), lambda: tables.findings(snap, found))
     sys.exit(EXIT_FOUND if found else EXIT_OK)
+
+
+@main.command()
+@click.argument("pattern", required=False)
+@click.option("-i", "--interval", type=click.FloatRange(min=0), default=1.0, show_default=True, metavar="SECS",
+              help="Refresh interval; 0 prints once and exits.")
+@click.option("--sort", type=click.Choice(SORT_KEYS_CHOICES), default="name", show_default=True,
+              help="Column to sort by (largest first; rates need two samples).")
+@click.option("--top", type=click.IntRange(min=1), metavar="N", help="Only the first N workqueues.")
+@click.option("--prometheus", is_flag=True, help="Print OpenMetrics text instead of a table.")
+@click.option("-o", "--output", metavar="FILE",
+              help="With --prometheus: write each sample to FILE (replaced atomically), e.g. for node_exporter's "
+                   "textfile collector.")
+@target_options
+@guarded
+def monitor(pattern, interval, sort, top, prometheus, output, core, qemu, symbols, from_file, as_json):
+    """Per-workqueue counters, as tools/workqueue/wq_monitor.py shows them, with rates.
+
+    PATTERN is a regular expression matched against names and system_*wq variables. With --json, one
+    JSON object per interval (NDJSON). Live targets are re-read every interval; a vmcore or a
+    snapshot is printed once.
+    """
+    import time
+
+    from rich.live import Live
+
+    from . import monitor as mon
+    from .views import metrics
+
+    if output and not prometheus:
+        raise click.UsageError("--output goes with --prometheus")
+    if from_file:
+        if core or qemu or symbols:
+            raise TargetError("--from reads a saved snapshot: it takes no --core, --qemu or --symbols")
+        source = counters_from_snapshot(Snapshot.load(from_file))
+        read, live = (lambda: source), False
+    else:
+        from .capture import sample_counters
+
+        opened = open_target(core, qemu, tuple(symbols))
+        read, live = (lambda: sample_counters(opened.prog)), opened.target.live
+    once = interval == 0 or not live
+    previous = None
+    use_live_view = not (as_json or prometheus or once) and sys.stdout.isatty()
+    view = Live(console=console(), auto_refresh=False) if use_live_view else None
+    try:
+        if view:
+            view.start()
+        while True:
+            sample = read()
+            rows = mon.rows(sample, previous, pattern, sort, top)
+            if prometheus:
+                text = metrics.openmetrics(rows)
+                if output:
+                    tmp = f"{output}.tmp"
+                    with open(tmp, "w") as f:
+                        f.write(text)
+                    os.replace(tmp, output)
+                else:
+                    click.echo(text, nl=False)
+            elif as_json:
+                click.echo(json.dumps({"timestamp": sample.time, "kernel": sample.kernel, "jiffies": sample.jiffies,
+                                       "stats": sample.has_stats,
+                                       "workqueues": [r.as_dict(sample.time) for r in rows]}))
+            elif view:
+                view.update(tables.monitor(sample, rows, interval), refresh=True)
+            else:
+                console().print(tables.monitor(sample, rows, None if once else interval))
+            if once:
+                return
+            previous = sample
+            sys.stdout.flush()
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return
+    finally:
+        if view:
+            view.stop()
+
+
+def counters_from_snapshot(snap: Snapshot):
+    """The monitor's counters, from a saved snapshot (one sample)."""
+    from .snapshot import CountersSample, WqCounters
+
+    rows = []
+    has = any(p.stats is not None for wq in snap.workqueues for p in wq.pwqs)
+    for wq in snap.workqueues:
+        stats = None
+        if has:
+            stats = {}
+            for p in wq.pwqs:
+                for k, v in (p.stats or {}).items():
+                    stats[k] = stats.get(k, 0) + v
+        rows.append(WqCounters(wq.address, wq.name, wq.system_var, "WQ_UNBOUND" in wq.flag_names,
+                               "WQ_MEM_RECLAIM" in wq.flag_names, stats, sum(p.nr_active for p in wq.pwqs),
+                               sum(sum(p.nr_in_flight) for p in wq.pwqs),
+                               None if has else sum(p.nr_inactive for p in wq.pwqs)))
+    import datetime
+    t = datetime.datetime.fromisoformat(snap.target.captured_at).timestamp() if snap.target.captured_at else 0.0
+    return CountersSample(snap.kernel.release, t, snap.kernel.jiffies, snap.kernel.hz, has, rows)
+
+
+@main.command()
+@target_options
+@guarded
+def topology(core, qemu, symbols, from_file, as_json):
+    """Where work runs: affinity scopes and pods, pools, each workqueue's CPU → pool map, rescuers,
+    per-node limits; on the running kernel, /sys/devices/virtual/workqueue checked against memory.
+    """
+    from .sysfs import differences
+
+    snap = load_snapshot(core, qemu, symbols, from_file)
+    diffs = differences(snap)
+    emit(as_json, lambda: data.topology(snap, diffs), lambda: tables.topology(snap, diffs))

@@ -368,32 +368,40 @@ def dangling(ctx: _Ctx) -> list[Finding]:
 # ---- rescuers
 
 def rescuers(ctx: _Ctx) -> list[Finding]:
+    """Pools asking rescuers for help now, and rescuers at work.
+
+    The mayday/rescued counters alone are no finding: a mayday goes out whenever creating a
+    worker takes longer than MAYDAY_INITIAL_TIMEOUT (10 ms), which a slow or busy machine does
+    at boot. They are evidence for the findings below.
+    """
     snap = ctx.snap
     out = []
+
+    def counters(wq) -> str | None:
+        stats = {}
+        for p in wq.pwqs if wq else ():
+            for k, v in (p.stats or {}).items():
+                stats[k] = stats.get(k, 0) + v
+        if not stats:
+            return None
+        return f"since boot: {stats.get('mayday', 0)} mayday(s), {stats.get('rescued', 0)} item(s) rescued"
+
     for wq in snap.workqueues:
         if wq.maydays:
             pools = sorted({p.pool_id for p in wq.pwqs if p.address in wq.maydays})
+            evidence = [f"{len(wq.maydays)} pwq(s) on maydays, pools {pools}",
+                        "a pool sends maydays when it cannot create a worker (memory pressure?)"]
+            evidence += [c for c in [counters(wq)] if c]
             out.append(Finding("warning", "rescuer", f"{wq.label} called its rescuer: its pool(s) could not get a "
-                                                     f"worker", f"workqueue {wq.label}",
-                               [f"{len(wq.maydays)} pwq(s) on maydays, pools {pools}",
-                                "a pool sends maydays when it cannot create a worker (memory pressure?)"],
+                                                     f"worker", f"workqueue {wq.label}", evidence,
                                "check memory and kthread creation; the rescuer processes items meanwhile", 1))
+    by_addr = {wq.address: wq for wq in snap.workqueues}
     for w in snap.workers:
         if w.rescuer_of is not None and w.current_work is not None:
+            evidence = [ctx.worker_line(w)] + [c for c in [counters(by_addr.get(w.rescue_wq))] if c]
             out.append(Finding("warning", "rescuer", f"the rescuer of {w.rescuer_of} is running an item",
-                               f"{w.name} in pool {w.pool_id}", [ctx.worker_line(w)],
+                               f"{w.name} in pool {w.pool_id}", evidence,
                                "the pool could not create workers; if the item blocks, the rescuer is stuck", 1))
-    for wq in snap.workqueues:
-        stats = {}
-        for p in wq.pwqs:
-            for k, v in (p.stats or {}).items():
-                stats[k] = stats.get(k, 0) + v
-        if stats.get("mayday") or stats.get("rescued"):
-            out.append(Finding("info", "rescuer", f"{wq.label}'s rescuer was called {stats.get('mayday', 0)} "
-                                                  f"time(s) and rescued {stats.get('rescued', 0)} item(s) since "
-                                                  f"boot", f"workqueue {wq.label}",
-                               ["pwq stats: " + ", ".join(f"{k} {v}" for k, v in stats.items() if v)],
-                               "past memory pressure delayed worker creation", stats.get("mayday", 0)))
     return out
 
 

@@ -183,6 +183,15 @@ class Workqueue:
     dfl_pwq: int | None = addr(None)
     node_nr_active: list[NodeNrActive] = field(default_factory=list)
     maydays: list[int] = addr([])
+    #: nice of an unbound workqueue's attributes.
+    nice: int | None = None
+    #: Unbound attributes (v6.6+): affinity scope name and strictness, else None.
+    affn_scope: str | None = None
+    affn_strict: bool | None = None
+    #: CPUs the rescuer task may run on.
+    rescuer_cpus: list[int] | None = None
+    #: Before v6.6: [node, pool id] of each numa_pwq_tbl[] slot of an unbound workqueue.
+    node_pools: list[list[int]] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -380,6 +389,73 @@ class TaskStack:
 
 
 @dataclass
+class Scope:
+    """An affinity scope (v6.6+): how CPUs are grouped into pods for unbound work."""
+
+    index: int
+    name: str
+    default: bool = False
+    nr_pods: int = 0
+    pod_cpus: list[list[int]] = field(default_factory=list)
+    pod_node: list[int] = field(default_factory=list)
+    cpu_pod: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Topology:
+    #: wq_unbound_cpumask.
+    unbound_cpus: list[int] = field(default_factory=list)
+    scopes: list[Scope] = field(default_factory=list)
+    #: CPUs of each NUMA node (node_to_cpumask_map), by node.
+    node_cpus: list[list[int]] = field(default_factory=list)
+
+
+@dataclass
+class Sysfs:
+    """What /sys/devices/virtual/workqueue says, read on a live host (the running kernel only)."""
+
+    root: str = "/sys/devices/virtual/workqueue"
+    #: Files of the directory itself (cpumask, cpumask_requested, ...): name -> content.
+    global_attrs: dict[str, str] = field(default_factory=dict)
+    #: WQ_SYSFS workqueues: directory name -> {attribute: content}.
+    workqueues: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+@dataclass
+class WqCounters:
+    """One workqueue's counters, for the live monitor."""
+
+    address: int = addr(0)
+    name: str = ""
+    system_var: str | None = None
+    unbound: bool = False
+    mem_reclaim: bool = False
+    #: pwq->stats[] summed over the pwqs, by PWQ_STAT_ name; None before v6.5.
+    stats: dict[str, int] | None = None
+    nr_active: int = 0
+    in_flight: int = 0
+    #: Counted (by walking the lists) only on kernels without stats.
+    inactive: int | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.system_var})" if self.system_var else self.name
+
+
+@dataclass
+class CountersSample:
+    """What the monitor reads at each interval."""
+
+    kernel: str
+    #: Host time (seconds since the epoch) and the kernel's jiffies at the read.
+    time: float
+    jiffies: int
+    hz: int | None
+    has_stats: bool
+    workqueues: list[WqCounters] = field(default_factory=list)
+
+
+@dataclass
 class Snapshot:
     kernel: KernelInfo
     target: Target
@@ -394,6 +470,9 @@ class Snapshot:
     last_unloaded_module: str | None = None
     watchdog: Watchdog | None = None
     cpu_intensive: CpuIntensive | None = None
+    topology: Topology | None = None
+    #: Read only when the target is the running kernel.
+    sysfs: Sysfs | None = None
     #: Seconds since boot at capture (CLOCK_BOOTTIME, the clock of log timestamps).
     uptime: float | None = None
     #: Read by deep captures (snapshot, diagnose): workqueue messages of the kernel log

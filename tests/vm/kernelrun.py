@@ -78,6 +78,8 @@ class KernelRun:
         self.checks: dict[tuple[str, str], CheckRun] = {}
         #: `wqinspect diagnose --json`: (phase, mode) -> result.
         self.diagnoses: dict[tuple[str, str], CheckRun] = {}
+        #: Parity with the kernel's tools/workqueue scripts: output of each side.
+        self.parity: dict[str, str] = {}
         self.prepared = None
         self.error: Exception | None = None
         self.dir = BUILD / "vm" / suite
@@ -116,6 +118,24 @@ class KernelRun:
             if p.returncode not in (0, 1):
                 raise TestbedError(f"wqinspect diagnose failed ({p.returncode}): {p.stderr.strip()[-2000:]}")
             self.diagnoses[(phase, mode)] = CheckRun(p.returncode, json.loads(p.stdout))
+
+    def _parity(self, guest) -> None:
+        """The kernel's wq_monitor.py and wq_dump.py, and wqinspect's monitor and topology, on one paused guest."""
+        from testbed import kerneltools
+
+        with TIMINGS.step("fetch kernel scripts", self.suite):
+            tools = kerneltools.workqueue_tools(self.prepared.kernel)
+        target = ["--qemu", str(guest.qmp_socket)]
+        with TIMINGS.step("parity", self.suite):
+            self.parity["monitor"] = run_wqinspect(["monitor", "--json", "-i", "0", *target, *self.symbols()])
+            self.parity["topology"] = run_wqinspect(["topology", "--json", *target, *self.symbols()])
+            drgn = [str(Path(sys.executable).with_name("drgn")), *target, *self.symbols()]
+            for name, args in (("wq_monitor.py", ["-i", "0", "-j"]), ("wq_dump.py", [])):
+                if name in tools:
+                    p = subprocess.run([*drgn, str(tools[name]), *args], capture_output=True, text=True, timeout=600)
+                    if p.returncode != 0:
+                        raise TestbedError(f"{name} failed: {p.stderr.strip()[-2000:]}")
+                    self.parity[name] = p.stdout
 
     def _stall_phase(self, guest) -> None:
         with TIMINGS.step("leak and stall", self.suite):
@@ -178,7 +198,8 @@ class KernelRun:
         guest = bed.boot(self.prepared, hostroot=want_kcore and not reason)
         try:
             with TIMINGS.step("load scenarios", self.suite):
-                bed.insmod(guest, "wqi", **scenarios.params_for(scenarios.ALL))
+                # "traffic" too: a burst of work, so that the monitor's counters move.
+                bed.insmod(guest, "wqi", **scenarios.params_for([*scenarios.ALL, "traffic"]))
             self._read_all_modes(guest, "scenarios")
             with TIMINGS.step("rmmod", self.suite):
                 guest.sh("rmmod wqi")
@@ -203,6 +224,7 @@ class KernelRun:
             if "qmp" in self.modes:
                 self.read_host("qmp", ["--qemu", str(guest.qmp_socket)], phase)
                 self.check_live(["--qemu", str(guest.qmp_socket)], phase, "qmp")
+                self._parity(guest)
             if "vmcore" in self.modes:
                 for fmt in ("kdump-zlib", "elf"):
                     core = self.dir / f"{phase}.{fmt}"

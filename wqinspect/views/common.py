@@ -94,3 +94,19 @@ def work_detail(snap: Snapshot, w: Work) -> str:
         due = f"fires in {seconds(-when)}" if when is not None and when <= 0 else f"overdue {seconds(when)}"
         return f"{due} → {target} (timer on cpu {w.delayed.timer_cpu})"
     return ""
+
+
+def wq_type(wq: Workqueue) -> str:
+    """The type column of the kernel's wq_dump.py: percpu, unbound, unbound,S (strict), ordered or bh."""
+    if wq.kind == "unbound" and wq.affn_strict:
+        return "unbound,S"
+    return wq.kind
+
+
+def cpu_pools(wq: Workqueue) -> dict[int, int]:
+    """Each CPU's pool for this workqueue (where work queued on that CPU goes)."""
+    return {cpu: p.pool_id for p in wq.pwqs for cpu in p.cpus}
+
+
+def dfl_pool(wq: Workqueue) -> int | None:
+    return next((p.pool_id for p in wq.pwqs if p.address == wq.dfl_pwq), None)

@@ -85,3 +85,19 @@ def findings(snap: Snapshot, found: list) -> dict:
                                       for f in found])
     out["ok"] = not found
     return out
+
+
+def topology(snap: Snapshot, diffs: list) -> dict:
+    from .common import cpu_pools, dfl_pool, wq_type
+
+    wqs = [{"name": wq.name, "system_var": wq.system_var, "type": wq_type(wq),
+            "cpu_pools": {str(c): p for c, p in sorted(cpu_pools(wq).items())}, "dfl_pool": dfl_pool(wq),
+            "unbound_cpus": wq.cpus, "affn_scope": wq.affn_scope, "rescuer_pid": wq.rescuer_pid,
+            "rescuer_cpus": wq.rescuer_cpus, "min_active": wq.min_active, "max_active": wq.max_active,
+            "node_nr_active": to_json(wq.node_nr_active), "node_pools": wq.node_pools}
+           for wq in snap.workqueues]
+    out = envelope(snap, "workqueues", wqs)
+    out["topology"] = to_json(snap.topology)
+    out["pools"] = [to_json(p) for p in sorted(snap.pools, key=lambda p: p.id)]
+    out["sysfs"] = None if snap.sysfs is None else [to_json(d) for d in diffs]
+    return out

@@ -212,3 +212,102 @@ def findings(snap: Snapshot, found: list) -> Group:
     if not snap.log and not snap.stacks and snap.target.mode != "model":
         parts.append(Text("note: this snapshot has no log or stacks (not a deep capture)", style="dim"))
     return Group(*parts, *warnings(snap))
+
+
+def monitor(sample, rows, interval: float | None) -> Group:
+    from datetime import datetime
+
+    def n(v, fmt="{}"):
+        return "-" if v is None else fmt.format(v)
+
+    when = datetime.fromtimestamp(sample.time).strftime("%H:%M:%S")
+    title = f"workqueues  {sample.kernel}  {when}" + (f"  every {interval:g}s" if interval else "")
+    if sample.has_stats:
+        t = _table(title, "WORKQUEUE", "total", "infl", "CPUtime", "CPUitsv", "CMW/RPR", "mayday", "rescued",
+                   "total/s", "CPU%", "active",
+                   right=("total", "infl", "CPUtime", "CPUitsv", "CMW/RPR", "mayday", "rescued", "total/s", "CPU%",
+                          "active"))
+        for r in rows:
+            t.add_row(r.wq.label, n(r.total), n(r.infl), n(r.cpu_time, "{:.1f}"), n(r.cpu_intensive),
+                      n(r.cmw_rpr), n(r.mayday), n(r.rescued), n(r.rates.get("total"), "{:.1f}"),
+                      n(r.rates.get("cpu%"), "{:.1f}"), str(r.wq.nr_active))
+        return Group(t)
+    t = _table(title, "WORKQUEUE", "active", "inactive", "in flight", right=("active", "inactive", "in flight"))
+    for r in rows:
+        t.add_row(r.wq.label, str(r.wq.nr_active), n(r.wq.inactive), str(r.wq.in_flight))
+    note = Text("this kernel has no workqueue statistics (pwq->stats[] came in v6.5): "
+                "showing the active, inactive and in-flight items", style="yellow")
+    return Group(note, t)
+
+
+def topology(snap: Snapshot, diffs: list) -> Group:
+    from .common import cpu_pools, dfl_pool, wq_type
+
+    parts = [header(snap)]
+    topo = snap.topology
+    if topo is not None and topo.scopes:
+        t = _table(f"affinity scopes  (wq_unbound_cpumask {cpulist(topo.unbound_cpus)})", "SCOPE", "PODS",
+                   "POD CPUS", "POD NODES", "CPU → POD", right=("PODS",))
+        for s in topo.scopes:
+            t.add_row(s.name + (" (default)" if s.default else ""), str(s.nr_pods),
+                      " ".join(f"[{i}]={cpulist(c)}" for i, c in enumerate(s.pod_cpus)),
+                      " ".join(f"[{i}]={n}" for i, n in enumerate(s.pod_node)),
+                      " ".join(f"[{c}]={p}" for c, p in enumerate(s.cpu_pod) if c in snap.kernel.possible_cpus))
+        parts.append(t)
+    elif topo is not None:
+        parts.append(Text(f"no affinity scopes on this kernel (they came in v6.6); wq_unbound_cpumask "
+                          f"{cpulist(topo.unbound_cpus)}", style="dim"))
+    t = _table("worker pools", "POOL", "FLAGS", "REF", "NICE", "IDLE/WORKERS", "CPU / CPUS", "POD CPUS", "",
+               right=("POOL", "REF", "NICE"))
+    for p in sorted(snap.pools, key=lambda p: p.id):
+        t.add_row(str(p.id), f"{p.flags:#04x}", str(p.refcnt), str(p.nice), f"{p.nr_idle}/{p.nr_workers}",
+                  f"cpu {p.cpu}" if p.cpu >= 0 else f"cpus {cpulist(p.cpus)}",
+                  cpulist(p.pod_cpus) if p.cpu < 0 and p.pod_cpus is not None else "",
+                  " ".join(x for x in ("bh" if "POOL_BH" in p.flag_names else "",
+                                       "strict" if p.cpu < 0 and p.strict else "") if x))
+    parts.append(t)
+    cpus = snap.kernel.possible_cpus
+    t = _table("workqueue CPU → pool", "WORKQUEUE", "TYPE", *[f"CPU{c}" for c in cpus], "DFL",
+               right=tuple(f"CPU{c}" for c in cpus) + ("DFL",))
+    for wq in snap.workqueues:
+        pools = cpu_pools(wq)
+        dfl = dfl_pool(wq)
+        t.add_row(wq.label, wq_type(wq), *[str(pools.get(c, "-")) for c in cpus], "-" if dfl is None else str(dfl))
+    parts.append(t)
+    rescuers = [wq for wq in snap.workqueues if wq.rescuer_pid is not None]
+    if rescuers:
+        t = _table("rescuers", "WORKQUEUE", "UNBOUND CPUS", "PID", "RESCUER CPUS", right=("PID",))
+        for wq in rescuers:
+            t.add_row(wq.label, cpulist(wq.cpus) if wq.cpus else "", str(wq.rescuer_pid), cpulist(wq.rescuer_cpus))
+        parts.append(t)
+    unbound = [wq for wq in snap.workqueues if wq.node_nr_active]
+    if unbound:
+        nodes = sorted({n.index for wq in unbound for n in wq.node_nr_active})
+        names = {i: ("dfl" if i >= snap.kernel.nr_node_ids else f"NODE {i}") for i in nodes}
+        node_cpus = topo.node_cpus if topo else []
+        title = (f"unbound workqueue → node nr/max_active  (online cpus {cpulist(snap.kernel.online_cpus)}; "
+                 + " ".join(f"NODE[{i}]={cpulist(c)}" for i, c in enumerate(node_cpus)) + ")")
+        t = _table(title, "WORKQUEUE", "MIN", "MAX", *names.values(), right=("MIN", "MAX", *names.values()))
+        for wq in unbound:
+            by = {n.index: f"{n.nr}/{n.max}" for n in wq.node_nr_active}
+            t.add_row(wq.label, str(wq.min_active), str(wq.max_active), *[by.get(i, "-") for i in nodes])
+        parts.append(t)
+    old = [wq for wq in snap.workqueues if wq.node_pools]
+    if old:
+        nodes = sorted({n for wq in old for n, _ in wq.node_pools})
+        t = _table("unbound workqueue → per-node pool (numa_pwq_tbl, before v6.6)", "WORKQUEUE",
+                   *[f"NODE {n}" for n in nodes], "DFL")
+        for wq in old:
+            by = dict(map(tuple, wq.node_pools))
+            t.add_row(wq.label, *[str(by.get(n, "-")) for n in nodes], str(dfl_pool(wq)))
+        parts.append(t)
+    if snap.sysfs is not None:
+        if diffs:
+            t = _table(f"{snap.sysfs.root} against memory", "WORKQUEUE", "ATTRIBUTE", "SYSFS", "MEMORY")
+            for d in diffs:
+                t.add_row(d.object, d.attribute, d.sysfs, d.memory)
+            parts.append(t)
+        else:
+            parts.append(Text(f"{snap.sysfs.root}: the {len(snap.sysfs.workqueues)} WQ_SYSFS workqueues and the "
+                              "global cpumask agree with memory", style="green"))
+    return Group(*parts, *warnings(snap))
