@@ -144,8 +144,19 @@ def main() -> int:
     d.add_argument("--keep", action="store_true", help="leave the guest running until Enter is pressed")
     f = sub.add_parser("fixtures", help="capture fixtures/snapshots from real kernels")
     f.add_argument("suites", nargs="*", metavar="SUITE")
+    b = sub.add_parser("bench", help="measure wqinspect against drgn's floor and wq_monitor.py on a large guest")
+    b.add_argument("--kernel", default="sid", choices=SUITES)
+    b.add_argument("--cpus", type=int, default=16)
+    b.add_argument("--wqs", type=int, default=2000)
+    b.add_argument("--works", type=int, default=100000)
+    b.add_argument("--runs", type=int, default=3)
     a = ap.parse_args()
     try:
+        if a.cmd == "bench":
+            from .bench import main_bench
+
+            main_bench(a)
+            return 0
         {"kernels": cmd_kernels, "vmcore": cmd_vmcore, "demo": cmd_demo, "fixtures": cmd_fixtures}[a.cmd](a)
     except TestbedError as e:
         print(f"testbed: {e}", file=sys.stderr)

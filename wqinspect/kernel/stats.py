@@ -43,7 +43,7 @@ class _Offsets:
         self.pwq_node = offsetof(pwq, "pwqs_node")
         self.nr_active = offsetof(pwq, "nr_active")
         self.in_flight = offsetof(pwq, "nr_in_flight")
-        self.nr_colors = len(pwq.member("nr_in_flight").type)
+        self.nr_colors = pwq.member("nr_in_flight").type.length
         self.inactive = offsetof(pwq, "inactive_works")
         lay = layout(prog)
         self.stat_names = lay.pwq_stats
