@@ -112,7 +112,7 @@ def cmd_fixtures(a) -> None:
             time.sleep(1)
             _capture(g, syms, out_dir / f"{suite}-idle.json", f"{suite} idle")
             g.sh("insmod /test/wqi_leak.ko && rmmod wqi_leak")
-            g.sh("taskset 1 insmod /test/wqi.ko scenarios=stall stall_cpu=1 stall_ms=9000 stall_warmups=0")
+            g.sh("taskset 1 insmod /test/wqi.ko scenarios=stall,rcu stall_cpu=1 stall_ms=9000 stall_warmups=0")
             time.sleep(6)
             _capture(g, syms, out_dir / f"{suite}-stall.json", f"{suite} stall")
             g.sh("rmmod wqi", timeout=120)

@@ -28,8 +28,8 @@ from .kernel import watchdog as kwd
 from .kernel import workqueue as kwq
 from .kernel.layout import decode_flags, enum_value, layout, symbol_address
 from .kernel.walk import WalkError
-from .kernel.work import (barrier_waiter, decode_work_data, for_each_wheel_timer, read_work,
-                          timer_delayed_work, work_list)
+from .kernel.work import (barrier_waiter, decode_work_data, for_each_rcu_callback, for_each_wheel_timer,
+                          rcu_work_of, read_work, timer_delayed_work, work_list)
 from .snapshot import (Barrier, BrokenTimer, CountersSample, CpuIntensive, DelayedTimer, Flusher, FuncRef, HogEntry,
                        KernelInfo, LogRecord, Module, NodeNrActive, Pool, Pwq, ReadWarning, Scope, Snapshot, Target,
                        TaskRef, TaskStack, Topology, Watchdog, Work, Worker, WqCounters, Workqueue, link_barriers)
@@ -482,6 +482,25 @@ class _Reader:
         return list(out.values())
 
 
+    def rcu_works(self) -> list[Work]:
+        """rcu_works whose RCU callback (rcu_work_rcufn) still waits for a grace period."""
+        fn = symbol_address(self.prog, "rcu_work_rcufn")
+        if fn is None:
+            return []
+        out = []
+        for cpu, head, func in self.collect("RCU callbacks", for_each_rcu_callback(self.prog)):
+            if func != fn:
+                continue
+            with self.guard(f"rcu_work {head:#x}"):
+                rw = rcu_work_of(self.prog, head)
+                raw = read_work(self.prog, rw.work.address_of_().value_())
+                d = decode_work_data(self.lay, raw.data)
+                out.append(Work(address=raw.address, func=self.func(raw.func), data=d.raw,
+                                flag_names=d.flag_names(), where="rcu", wq=rw.wq.value_() or None,
+                                pool_id=d.pool_id, rcu_cpu=cpu))
+        return out
+
+
 def _link_works(snap: Snapshot, owners: dict[int, Workqueue]) -> None:
     """Fill in each work's workqueue, and the work each barrier waits for."""
     by_addr = {wq.address: wq for wq in snap.workqueues}
@@ -529,7 +548,7 @@ def capture(prog: Program, target: Target, deep: bool = False) -> Snapshot:
                     snap.workers.append(worker)
                     snap.works += wworks
     delayed, broken = r.delayed_works()
-    snap.works += delayed
+    snap.works += delayed + r.rcu_works()
     snap.broken_timers = broken
     _link_works(snap, r.pwq_owner)
     snap.topology = r.topology(snap.kernel.nr_cpu_ids, snap.kernel.nr_node_ids)

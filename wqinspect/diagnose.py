@@ -10,12 +10,10 @@ wq_watchdog_timer_fn()) and words its verdict as the kernel does.
 import re
 from dataclasses import dataclass, field
 
+from .model.watchdog import DEFAULT_THRESH, check_pool, delta as _delta
 from .snapshot import Pool, Snapshot, Work, Worker, cpulist
 
 SEVERITIES = ("critical", "warning", "info")
-#: The watchdog's default threshold (workqueue.watchdog_thresh), used where the kernel has no watchdog.
-DEFAULT_THRESH = 30
-_MASK = (1 << 64) - 1
 #: Scheduler and wait internals, left out of stack summaries.
 _WAIT_FRAMES = re.compile(r"(__)?schedule|context_switch|__schedule_loop|schedule_timeout|do_wait_for_common"
                           r"|__wait_for_common|wait_for_common$")
@@ -32,18 +30,6 @@ class Finding:
     #: Ranks findings of one severity (larger first).
     weight: float = 0.0
     data: dict = field(default_factory=dict)
-
-
-def _after(a: int, b: int) -> bool:
-    """time_after(a, b) on unsigned long jiffies."""
-    d = (b - a) & _MASK
-    return d >= 1 << 63
-
-
-def _delta(a: int, b: int) -> int:
-    """a - b in jiffies, signed."""
-    d = (a - b) & _MASK
-    return d - (1 << 64) if d >= 1 << 63 else d
 
 
 class _Ctx:
@@ -127,30 +113,29 @@ def stalls(ctx: _Ctx) -> list[Finding]:
         if not pool.worklist_len:
             continue  # the watchdog skips pools with nothing queued
         touched = touched_cpu.get(pool.cpu) if pool.cpu >= 0 else (wd.touched if wd else None)
-        ts = pool.progress_ts if touched is None or _after(pool.progress_ts, touched) else touched
-        stuck_j = _delta(now, pool.progress_ts)
+        v = check_pool(now, pool.progress_ts, touched, thresh, hz)
+        stuck_j = v.stuck
         if stuck_j <= thresh * hz:
             if stuck_j > thresh * hz // 2:
                 out.append(Finding("warning", "stall", f"{pool_description(snap, pool)} has made no progress for "
                                                        f"{stuck_j / hz:.1f} s", f"pool {pool.id}",
-                                   [f"the watchdog would report it in {(thresh * hz - stuck_j) / hz:.1f} s "
+                                   [f"the watchdog would report it in {v.until / hz:.1f} s "
                                     f"(threshold {thresh} s, {origin})"],
                                    "see what its busy workers are doing", stuck_j / hz))
             continue
-        seconds = (stuck_j * 1000 // hz) // 1000  # jiffies_to_msecs() / 1000, as the kernel prints it
+        seconds = v.seconds
         desc = pool_description(snap, pool)
         # The kernel's own reports of this stall: those printed since the pool's last progress.
         since = snap.uptime - stuck_j / hz if snap.uptime is not None else None
         reports = [(t, n) for t, n in printed.get(desc, []) if since is None or t >= since - 1]
-        fires_now = _after(now, ts + thresh * hz)
         busy = [ctx.workers[a] for a in pool.busy if a in ctx.workers]
-        if not (fires_now or reports or pool.cpu_stall or touched is None):
+        if not (v.fires or reports or pool.cpu_stall or touched is None):
             # Touched recently by something else than the watchdog itself (which resets every stamp
             # after each check, and then has reported the pool): not yet a lockup by the kernel's rule.
             out.append(Finding("warning", "stall", f"{desc} has made no progress for {stuck_j / hz:.1f} s",
                                f"pool {pool.id}",
                                [f"the watchdog was touched {_delta(now, touched) / hz:.1f} s ago: it reports the "
-                                f"pool in {_delta(ts + thresh * hz, now) / hz:.1f} s unless it progresses"],
+                                f"pool in {v.until / hz:.1f} s unless it progresses"],
                                _stall_advice(pool, busy), stuck_j / hz))
             continue
         evidence = [f"{pool.worklist_len} work item(s) queued and not started: " + _funcs(
@@ -264,7 +249,7 @@ def waits(ctx: _Ctx) -> list[Finding]:
         for f in ([wq.first_flusher] if wq.first_flusher else []) + wq.flusher_queue + wq.flusher_overflow:
             for t in f.waiters:
                 color = f.flush_color
-                pending = [w for w in snap.works_of(wq) if w.color == color and w.where != "delayed"]
+                pending = [w for w in snap.works_of(wq) if w.color == color and w.where not in ("delayed", "rcu")]
                 evidence = [f"task {t.comm} (pid {t.pid}) waits in flush_workqueue() for color {color} "
                             f"({f.where}): {ctx.stack_summary(t.pid)}",
                             f"{len(pending)} item(s) of color {color} still in flight: {_funcs(pending)}"]
@@ -355,7 +340,7 @@ def dangling(ctx: _Ctx) -> list[Finding]:
             problems.append(f"its function {w.func.address:#x} lies in no loaded module and not in the kernel")
         if _in_module_area(snap, w.address) and _owner(snap, w.address) is None:
             problems.append(f"the work_struct {w.address:#x} lies in module memory no loaded module covers")
-        if w.where == "delayed" and w.wq is not None and w.wq not in wqs:
+        if w.where in ("delayed", "rcu") and w.wq is not None and w.wq not in wqs:
             problems.append(f"it targets workqueue {w.wq:#x}, which no longer exists")
         if problems:
             out.append(Finding("critical", "dangling", f"{w.where} work {w.address:#x} ({w.func}) is dangling",

@@ -304,7 +304,8 @@ class Work:
     data: int = 0
     flag_names: list[str] = field(default_factory=list)
     color: int | None = None
-    #: "worklist", "inactive", "scheduled", "running" or "delayed".
+    #: "worklist", "inactive", "scheduled", "running", "delayed" (a timer) or "rcu" (waiting for a
+    #: grace period, queue_rcu_work()).
     where: str = "worklist"
     #: Index on its list (0 = next to run).
     position: int = 0
@@ -316,6 +317,8 @@ class Work:
     worker: int | None = addr(None)
     barrier: Barrier | None = None
     delayed: DelayedTimer | None = None
+    #: For rcu works: the CPU whose RCU callback list holds it.
+    rcu_cpu: int | None = None
 
     @property
     def is_barrier(self) -> bool:

@@ -169,6 +169,29 @@ def test_spinning_item_holds_its_cpu():
     assert where(m, "small") is None
 
 
+def test_watchdog_rule():
+    from wqinspect.model.watchdog import check_pool
+
+    hz, now = 250, 1000
+    v = check_pool(now, now - 31 * hz, None, 30, hz)
+    assert v.fires and v.seconds == 31
+    assert not check_pool(now, now - 31 * hz, now - hz, 30, hz).fires  # touched 1 s ago
+    assert check_pool(now, now - 29 * hz, None, 30, hz).until == hz
+    wrapped = check_pool(5, (1 << 64) - 40 * hz + 5, None, 30, hz)  # progress stamped before jiffies wrapped
+    assert wrapped.fires and wrapped.seconds == 40
+    assert not check_pool(now, 0, None, 0, hz).fires  # threshold 0 disables the watchdog
+
+
+def test_rcu_work_waits_for_a_grace_period():
+    m = Machine(V7)
+    m.alloc_workqueue("w", ["WQ_PERCPU"], 0)
+    assert m.queue_rcu_work("w", "r", "f") and not m.queue_rcu_work("w", "r", "f")
+    assert where(m, "r") == "rcu" and not m.cancel_work("r")
+    holds(m)
+    m.rcu_grace_period()
+    assert where(m, "r") is None and not m.works["r"].pending
+
+
 def test_delayed_work():
     m = Machine(V7)
     m.alloc_workqueue("w", ["WQ_UNBOUND"], 0)
@@ -225,6 +248,14 @@ class RandomOps(RuleBasedStateMachine):
     @rule(wq=st.integers(0, 4), work=st.sampled_from(WORKS), cpu=st.sampled_from([None, 0, 1]))
     def queue_delayed(self, wq, work, cpu):
         self.m.queue_delayed_work_on(cpu, self.wqs[wq], work, "fn_delayed", 10)
+
+    @rule(wq=st.integers(0, 4), work=st.sampled_from(WORKS))
+    def queue_rcu(self, wq, work):
+        self.m.queue_rcu_work(self.wqs[wq], work, "fn_rcu")
+
+    @rule()
+    def grace_period(self):
+        self.m.rcu_grace_period()
 
     @precondition(lambda self: any(w.where == "delayed" for w in self.m.works.values()))
     @rule(data=st.data())

@@ -71,3 +71,11 @@ def test_missing_rescuer_is_caught(scenarios_snap):
     errors = scenarios.check(scenarios.load("reclaim"), doctored(scenarios_snap, no_rescuer))
     assert "wqi_reclaim: rescuer pid is None, expected one" in errors
     assert any(e.startswith("no worker matches") for e in errors)
+
+
+@pytest.mark.parametrize("name", ["stall", "rcu"])
+def test_stall_phase_state_matches(name, suite):
+    from .conftest import fixture_snapshot
+
+    snap = fixture_snapshot(f"{suite}-stall")
+    assert scenarios.check(scenarios.load(name), views(snap)) == []

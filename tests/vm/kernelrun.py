@@ -90,14 +90,20 @@ class KernelRun:
     def symbols(self) -> list[str]:
         return [x for f in self.prepared.debug_files() for x in ("-s", str(f))]
 
-    def read_host(self, mode: str, target: list[str], phase: str) -> Reading:
-        """Read with wqinspect on the host: a snapshot, then every command from the target itself."""
+    def read_host(self, mode: str, target: list[str], phase: str, commands_on_target: bool = False) -> Reading:
+        """Read with wqinspect on the host: a snapshot, then every command's JSON.
+
+        The commands run straight on the target when ``commands_on_target`` (the QMP reading, so the
+        CLI's own path to a live target is used), else on the snapshot read in this mode (``--from``),
+        which holds everything the readers found.
+        """
         with TIMINGS.step(f"read {mode}", f"{self.suite} {phase}"):
             snap_file = self.dir / f"{phase}-{mode}.json"
             run_wqinspect(["snapshot", "-o", str(snap_file), *target, *self.symbols()])
             r = Reading(mode, json.loads(snap_file.read_text()))
+            source = [*target, *self.symbols()] if commands_on_target else ["--from", str(snap_file)]
             for cmd in COMMANDS:
-                r.outputs[cmd] = json.loads(run_wqinspect([cmd, "--json", *target, *self.symbols()]))
+                r.outputs[cmd] = json.loads(run_wqinspect([cmd, "--json", *source]))
         self.readings[(phase, mode)] = r
         return r
 
@@ -141,7 +147,7 @@ class KernelRun:
         with TIMINGS.step("leak and stall", self.suite):
             guest.sh("insmod /test/wqi_leak.ko && rmmod wqi_leak")
             # insmod runs on CPU 0, so that the shell does not queue behind the hog on CPU 1.
-            guest.sh("taskset 1 insmod /test/wqi.ko scenarios=stall stall_cpu=1 stall_ms=9000 stall_warmups=0")
+            guest.sh("taskset 1 insmod /test/wqi.ko scenarios=stall,rcu stall_cpu=1 stall_ms=9000 stall_warmups=0")
             time.sleep(6)
         guest.pause()
         core = self.dir / "stall.kdump-zlib"
@@ -156,18 +162,18 @@ class KernelRun:
             guest.sh("rmmod wqi", timeout=120)  # waits for the hog to end
 
     def read_kcore(self, guest, phase: str) -> Reading:
-        """Read inside the guest, on /proc/kcore, with the host's wqinspect over virtiofs."""
+        """Read inside the guest, on /proc/kcore, with the host's wqinspect over virtiofs.
+
+        drgn takes 5 to 25 s to load a vmlinux's debug info in a TCG guest, so wqinspect runs there
+        once; the commands render the snapshot it read.
+        """
         with TIMINGS.step("read kcore", f"{self.suite} {phase}"):
             argv = wqinspect_argv() + ["snapshot", "-o", "-", *self.symbols()]
             _, out = guest.sh(guest.host_command(argv), timeout=900)
             snap_file = self.dir / f"{phase}-kcore.json"
             snap_file.write_text(out)
             r = Reading("kcore", json.loads(out))
-            # One command straight from /proc/kcore, the others from the snapshot read there.
-            _, out = guest.sh(guest.host_command(wqinspect_argv() + ["workqueues", "--json", *self.symbols()]),
-                              timeout=900)
-            r.outputs["workqueues"] = json.loads(out)
-            for cmd in COMMANDS[1:]:
+            for cmd in COMMANDS:
                 r.outputs[cmd] = json.loads(run_wqinspect([cmd, "--json", "--from", str(snap_file)]))
         self.readings[(phase, "kcore")] = r
         return r
@@ -222,7 +228,7 @@ class KernelRun:
         guest.pause()
         try:
             if "qmp" in self.modes:
-                self.read_host("qmp", ["--qemu", str(guest.qmp_socket)], phase)
+                self.read_host("qmp", ["--qemu", str(guest.qmp_socket)], phase, commands_on_target=True)
                 self.check_live(["--qemu", str(guest.qmp_socket)], phase, "qmp")
                 self._parity(guest)
             if "vmcore" in self.modes:

@@ -181,3 +181,34 @@ def timer_delayed_work(prog: Program, timer: int) -> Object:
     return container_of(Object(prog, "struct timer_list *", timer), "struct delayed_work", "timer")
 
 
+
+
+# ---- rcu_works waiting for a grace period
+
+def for_each_rcu_callback(prog: Program, limit: int = 1_000_000) -> Iterator[tuple[int, int, int]]:
+    """
+    Every RCU callback still waiting on a CPU: (cpu, ``struct rcu_head *`` address, function).
+
+    Callbacks are on each CPU's ``rcu_data.cblist``, and on its ``nocb_bypass``
+    list where callbacks are offloaded (CONFIG_RCU_NOCB_CPU).
+    """
+    head_t = prog.type("struct callback_head")
+    next_off, func_off = offsetof(head_t, "next"), offsetof(head_t, "func")
+    for cpu in for_each_possible_cpu(prog):
+        rd = per_cpu(prog["rcu_data"], cpu)
+        lists = [rd.cblist.head.value_()]
+        if rd.type_.has_member("nocb_bypass"):
+            lists.append(rd.nocb_bypass.head.value_())
+        for node in lists:
+            seen = set()
+            while node:
+                if node in seen or len(seen) >= limit:
+                    raise WalkError(f"RCU callbacks of CPU {cpu}: a cycle or more than {limit}")
+                seen.add(node)
+                yield cpu, node, prog.read_word(node + func_off)
+                node = prog.read_word(node + next_off)
+
+
+def rcu_work_of(prog: Program, head: int) -> Object:
+    """:return: the ``struct rcu_work *`` whose ``rcu`` member is at ``head``."""
+    return container_of(Object(prog, "struct callback_head *", head), "struct rcu_work", "rcu")

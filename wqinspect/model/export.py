@@ -116,9 +116,9 @@ def to_snapshot(m: Machine) -> Snapshot:
             for i, w in enumerate(p.inactive_works):
                 snap.works.append(work(w, "inactive", i, p.pool.id, p))
     for w in m.works.values():
-        if w.where == "delayed":
+        if w.where in ("delayed", "rcu"):
             snap.works.append(Work(address=w.address, func=FuncRef(0, w.func, None), flag_names=["PENDING"],
-                                   where="delayed", wq=w.delayed_wq.address, wq_name=w.delayed_wq.name,
-                                   delayed=DelayedTimer(0, 0, -1, w.delayed_cpu)))
+                                   where=w.where, wq=w.delayed_wq.address, wq_name=w.delayed_wq.name,
+                                   delayed=DelayedTimer(0, 0, -1, w.delayed_cpu) if w.where == "delayed" else None))
     link_barriers(snap)
     return snap

@@ -200,7 +200,7 @@ def _in_flight(ix):
         for p in wq.pwqs:
             counted = dict.fromkeys(window, 0)
             for w in _items_of(ix, p):
-                if w.where != "delayed" and w.color is not None:
+                if w.where not in ("delayed", "rcu") and w.color is not None:
                     counted[w.color] = counted.get(w.color, 0) + 1
             # Colors outside the window are colors.window's business.
             found = {c: p.nr_in_flight[c] for c in window if c < len(p.nr_in_flight)}
@@ -287,7 +287,7 @@ def _refcnt(ix):
     for wq in ix.snap.workqueues:
         for p in wq.pwqs:
             # Every queued, scheduled or running item holds a reference (insert_work() takes it).
-            items = sum(1 for w in _items_of(ix, p) if w.where != "delayed")
+            items = sum(1 for w in _items_of(ix, p) if w.where not in ("delayed", "rcu"))
             need = p.slots + items + (1 if p.on_mayday else 0)
             yield Result("pwq.refcnt", ix.pwq_label(wq, p), f">= {need} ({p.slots} slots, {items} items"
                          f"{', mayday' if p.on_mayday else ''})", str(p.refcnt), p.refcnt >= need)

@@ -584,7 +584,9 @@ class Machine:
     def cancel_work(self, work_name: str) -> bool:
         """try_to_grab_pending() without the wait: take the item off its list or its timer."""
         work = self.works[work_name]
-        if work.where == "delayed":
+        if work.where in ("delayed", "rcu"):
+            if work.where == "rcu":
+                return False  # an RCU callback cannot be taken back: try_to_grab_pending() fails
             work.where, work.pending, work.delayed_wq = None, False, None
             return True
         if work.pwq is None:
@@ -640,6 +642,22 @@ class Machine:
                           wq, w)
         self.settle()
 
+    def queue_rcu_work(self, wq_name: str, work_name: str, func: str = "", behaviour: str = "returns") -> bool:
+        """queue_rcu_work(): the work waits for an RCU grace period, then is queued (rcu_work_rcufn())."""
+        w = self.work(work_name, func, behaviour)
+        if w.pending:
+            return False
+        w.pending, w.where, w.delayed_wq, w.delayed_cpu = True, "rcu", self.wqs[wq_name], None
+        return True
+
+    def rcu_grace_period(self) -> None:
+        """A grace period ends: every waiting rcu_work is queued, on the CPU that ran its callback."""
+        for w in [w for w in self.works.values() if w.where == "rcu"]:
+            wq = w.delayed_wq
+            w.where, w.delayed_wq = None, None
+            self.__queue_work(self.f.online_cpus[0], wq, w)
+        self.settle()
+
     # ---- scenario files
 
     def apply(self, op: dict, funcs: dict[str, str]) -> None:
@@ -661,6 +679,12 @@ class Machine:
             self.flush_workqueue(op["wq"], op["task"])
         elif kind == "flush_work":
             self.flush_work(op["work"], op["task"])
+        elif kind == "queue_rcu_work":
+            for i in range(op.get("count", 1)):
+                name = op["work"] if op.get("count", 1) == 1 else f"{op['work']}[{i}]"
+                self.queue_rcu_work(op["wq"], name, op["func"], funcs.get(op["func"], "returns"))
+        elif kind == "rcu_grace_period":
+            self.rcu_grace_period()
         elif kind == "cancel_work":
             self.cancel_work(op["work"])
         elif kind == "release":

@@ -77,7 +77,7 @@ def worker_label(w: Worker | None) -> str:
     return f"{w.name} ({w.task.pid})"
 
 
-WHERE_ORDER = {"running": 0, "scheduled": 1, "worklist": 2, "inactive": 3, "delayed": 4}
+WHERE_ORDER = {"running": 0, "scheduled": 1, "worklist": 2, "inactive": 3, "delayed": 4, "rcu": 5}
 
 
 def work_detail(snap: Snapshot, w: Work) -> str:
@@ -88,6 +88,8 @@ def work_detail(snap: Snapshot, w: Work) -> str:
         return f"{who} flushing {target.func if target else hex(w.barrier.target or 0)}"
     if w.where in ("running", "scheduled"):
         return f"{'run' if w.where == 'running' else 'held'} by {worker_label(snap.worker(w.worker))}"
+    if w.where == "rcu":
+        return f"waits for an RCU grace period (callback on cpu {w.rcu_cpu})"
     if w.delayed is not None:
         when = jiffies_ago(snap, w.delayed.expires)
         target = "unbound" if w.delayed.target_cpu is None else f"cpu {w.delayed.target_cpu}"

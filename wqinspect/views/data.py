@@ -63,7 +63,7 @@ def show(snap: Snapshot, wqs: list) -> dict:
             })
         entry = to_json(wq) | {"label": wq.label} | common.wq_totals(wq)
         entry["pwqs"] = pwqs
-        entry["delayed"] = [to_json(w) for w in works if w.where == "delayed"]
+        entry["delayed"] = [to_json(w) for w in works if w.where in ("delayed", "rcu")]
         items.append(entry)
     return envelope(snap, "workqueues", items)
 

@@ -170,7 +170,7 @@ def show(snap: Snapshot, wqs: list[Workqueue]) -> Group:
                 if w.where not in ("running", "scheduled"):
                     pnode.add(_work_line(snap, w))
         for w in works:
-            if w.where == "delayed":
+            if w.where in ("delayed", "rcu"):
                 root.add(_work_line(snap, w))
         trees.append(root)
     return Group(header(snap), *trees, *warnings(snap))
@@ -201,14 +201,19 @@ def check_report(report, show_all: bool = False) -> Group:
 
 
 def findings(snap: Snapshot, found: list) -> Group:
-    style = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
-    t = _table("findings", "#", "SEVERITY", "WHAT", "WHERE", "EVIDENCE", "SUGGESTION", right=("#",))
+    """Ranked findings: severity and what on one line, where, the evidence, then the suggestion."""
+    style = {"critical": "bold red", "warning": "bold yellow", "info": "bold cyan"}
+    parts = [header(snap)]
     for i, f in enumerate(found, 1):
-        t.add_row(str(i), Text(f.severity, style=style[f.severity]), f.what, f.where,
-                  "\n".join(f"• {e}" for e in f.evidence), f.suggestion)
-    verdict = Text(f"{len(found)} finding(s)" if found else "nothing found",
-                   style="bold red" if any(f.severity == "critical" for f in found) else "bold")
-    parts = [header(snap)] + ([t] if found else []) + [verdict]
+        parts.append(Text.assemble(f"\n{i:>2}. ", (f"{f.severity.upper():8}", style[f.severity]), " ",
+                                   (f.what, "bold"), (f"   [{f.where}]", "dim")))
+        for e in f.evidence:
+            parts.append(Text(f"      • {e}"))
+        if f.suggestion:
+            parts.append(Text(f"      → {f.suggestion}", style="italic"))
+    n_crit = sum(1 for f in found if f.severity == "critical")
+    parts.append(Text(f"\n{len(found)} finding(s)" + (f", {n_crit} critical" if n_crit else "")
+                      if found else "nothing found", style="bold red" if n_crit else "bold"))
     if not snap.log and not snap.stacks and snap.target.mode != "model":
         parts.append(Text("note: this snapshot has no log or stacks (not a deep capture)", style="dim"))
     return Group(*parts, *warnings(snap))
