@@ -439,7 +439,13 @@ class _Reader:
         return st
 
     def stacks(self, snap: Snapshot) -> list[TaskStack]:
-        """Stacks of busy workers, of tasks waiting on barriers and flushes, and of what runs on each CPU."""
+        """Stacks of the tasks diagnostics need: those waiting on barriers and flushes, what runs on
+        each CPU, busy workers that hold an item someone waits for, run on a CPU or sit in a pool with
+        queued work, and other tasks blocked in a flush, drain or cancel of work.
+
+        Unwinding is the costly part of a deep capture, so the thousands of workers that are merely
+        blocked in their work function are left out.
+        """
         from drgn.helpers.linux.pid import for_each_task
         from drgn.helpers.linux.sched import cpu_curr
 
@@ -450,25 +456,33 @@ class _Reader:
             if task is not None and task.value_() and task.value_() not in out:
                 out[task.value_()] = self.stack(task, why)
 
-        for w in snap.workers:
-            if w.current_work is not None and w.task is not None:
-                add(Object(prog, "struct task_struct *", w.task.address), "busy worker")
-        for w in snap.works:
-            if w.barrier is not None and w.barrier.waiter is not None:
-                add(Object(prog, "struct task_struct *", w.barrier.waiter.address), "barrier waiter")
+        waited = {b.barrier.target for b in snap.works if b.barrier is not None}
+        pending_pools = {p.id for p in snap.pools if p.worklist_len}
         for wq in snap.workqueues:
+            colors = {f.flush_color for f in ([wq.first_flusher] if wq.first_flusher else []) + wq.flusher_queue}
+            waited |= {w.address for w in snap.works_of(wq) if w.where == "running" and w.color in colors}
             for f in ([wq.first_flusher] if wq.first_flusher else []) + wq.flusher_queue + wq.flusher_overflow:
                 for t in f.waiters:
                     add(Object(prog, "struct task_struct *", t.address), "flusher")
+        for w in snap.works:
+            if w.barrier is not None and w.barrier.waiter is not None:
+                add(Object(prog, "struct task_struct *", w.barrier.waiter.address), "barrier waiter")
+        workers = set()
+        for w in snap.workers:
+            if w.task is None:
+                continue
+            workers.add(w.task.address)
+            if w.current_work is not None and (w.current_work in waited or w.pool_id in pending_pools
+                                               or w.task.state == "R"):
+                add(Object(prog, "struct task_struct *", w.task.address), "busy worker")
         for cpu in snap.kernel.online_cpus:
             with self.guard(f"cpu {cpu}"):
                 add(cpu_curr(prog, cpu), f"on cpu {cpu}")
-        # Tasks sleeping uninterruptibly in a flush, drain or cancel of work.
         names = set(kwd.FLUSH_FRAMES)
         with self.guard("tasks"):
             for task in for_each_task(prog):
-                if task.value_() in out:
-                    continue
+                if task.value_() in out or task.value_() in workers:
+                    continue  # workers waiting in a flush are found through their barrier or flusher
                 try:
                     # task->state became task->__state in v5.14.
                     state = task.member_("__state") if task.type_.type.has_member("__state") else task.state
@@ -480,7 +494,6 @@ class _Reader:
                 if any(f.split(" ")[0] in names for f in st.frames):
                     out[task.value_()] = st
         return list(out.values())
-
 
     def rcu_works(self) -> list[Work]:
         """rcu_works whose RCU callback (rcu_work_rcufn) still waits for a grace period."""

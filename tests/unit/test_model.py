@@ -12,7 +12,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from wqinspect.model import invariants
 from wqinspect.model.export import to_snapshot
 from wqinspect.model.features import Features
-from wqinspect.model.machine import Machine
+from wqinspect.model.machine import Machine, ModelError
 
 V7 = Features()
 #: v6.6 to v6.8: per-cpu pwqs for unbound workqueues, limits still per pwq.
@@ -169,6 +169,27 @@ def test_spinning_item_holds_its_cpu():
     assert where(m, "small") is None
 
 
+def test_ordered_attrs_change_plugs_the_new_pwq():
+    """v6.9+: items queued after an attribute change wait (plugged) until the old pwq drains."""
+    m = Machine(V7)
+    m.alloc_ordered_workqueue("o")
+    m.queue_work_on(0, "o", "old", "f", "blocks")
+    old = m.wqs["o"].dfl_pwq
+    m.apply_attrs("o")
+    new = m.wqs["o"].dfl_pwq
+    m.queue_work_on(1, "o", "next", "g", "returns")
+    assert new is not old and new.plugged and [w.name for w in new.inactive_works] == ["next"]
+    assert m.wqs["o"].pwqs == [old, new]
+    holds(m)
+    m.release("old")
+    assert m.wqs["o"].pwqs == [new] and not new.plugged and m.works["next"].where is None
+    holds(m)
+    m61 = Machine(V61)
+    m61.alloc_ordered_workqueue("o")
+    with pytest.raises(ModelError, match="ordered"):  # before v6.9 the kernel refuses the change
+        m61.apply_attrs("o")
+
+
 def test_watchdog_rule():
     from wqinspect.model.watchdog import check_pool
 
@@ -256,6 +277,11 @@ class RandomOps(RuleBasedStateMachine):
     @rule()
     def grace_period(self):
         self.m.rcu_grace_period()
+
+    @precondition(lambda self: self.m.f.wq_max_active)
+    @rule()
+    def change_ordered_attrs(self):
+        self.m.apply_attrs("ord")
 
     @precondition(lambda self: any(w.where == "delayed" for w in self.m.works.values()))
     @rule(data=st.data())

@@ -20,6 +20,23 @@ class WalkError(Exception):
     """A list could not be walked to its end."""
 
 
+def _nodes(prog: Program, head: int, end: int, what: str, limit: int) -> Iterator[int]:
+    """Follow first pointers from ``head`` until ``end``: the head itself (circular lists) or NULL."""
+    read = prog.read_word
+    seen = set()
+    node = read(head)
+    while node != end:
+        if node == 0:
+            raise WalkError(f"{what} at {head:#x} has a NULL next pointer")
+        if node in seen:
+            raise WalkError(f"{what} at {head:#x} loops back to {node:#x}")
+        if len(seen) >= limit:
+            raise WalkError(f"{what} at {head:#x} has more than {limit} entries")
+        seen.add(node)
+        yield node
+        node = read(node)
+
+
 def list_node_addresses(prog: Program, head: int, limit: int = LIMIT) -> Iterator[int]:
     """
     Iterate over the nodes of a ``struct list_head`` list, head excluded.
@@ -27,19 +44,7 @@ def list_node_addresses(prog: Program, head: int, limit: int = LIMIT) -> Iterato
     :param head: address of the ``struct list_head`` head
     :return: addresses of the ``struct list_head`` nodes
     """
-    read = prog.read_word
-    seen = set()
-    node = read(head)
-    while node != head:
-        if node == 0:
-            raise WalkError(f"list at {head:#x} has a NULL next pointer")
-        if node in seen:
-            raise WalkError(f"list at {head:#x} loops back to {node:#x}")
-        if len(seen) >= limit:
-            raise WalkError(f"list at {head:#x} has more than {limit} entries")
-        seen.add(node)
-        yield node
-        node = read(node)
+    return _nodes(prog, head, head, "list", limit)
 
 
 def hlist_node_addresses(prog: Program, head: int, limit: int = LIMIT) -> Iterator[int]:
@@ -49,17 +54,7 @@ def hlist_node_addresses(prog: Program, head: int, limit: int = LIMIT) -> Iterat
     :param head: address of the ``struct hlist_head``
     :return: addresses of the ``struct hlist_node`` nodes
     """
-    read = prog.read_word
-    seen = set()
-    node = read(head)
-    while node:
-        if node in seen:
-            raise WalkError(f"hlist at {head:#x} loops back to {node:#x}")
-        if len(seen) >= limit:
-            raise WalkError(f"hlist at {head:#x} has more than {limit} entries")
-        seen.add(node)
-        yield node
-        node = read(node)
+    return _nodes(prog, head, 0, "hlist", limit)
 
 
 def list_for_each_entry_bounded(type: str, head: Object, member: str, limit: int = LIMIT) -> Iterator[Object]:

@@ -246,6 +246,42 @@ class Machine:
         wq.pwqs.append(pwq)
         return pwq
 
+    def apply_attrs(self, wq_name: str) -> None:
+        """apply_workqueue_attrs() on an ordered workqueue (v6.9+): a new default pwq takes every slot,
+        plugged until the older pwqs drain, so that the order of items holds across the change."""
+        wq = self.wqs[wq_name]
+        if "__WQ_ORDERED" not in wq.flags or not self.f.wq_max_active:
+            raise ModelError("only ordered workqueues of kernels with plugged pwqs (v6.9+) are modelled here")
+        old = wq.dfl_pwq
+        new = self._new_pwq(wq, old.pool, cpus=list(self.f.possible_cpus), slots=len(self.f.possible_cpus) + 1,
+                            is_default=True)
+        new.plugged = True  # apply_wqattrs_prepare(): wq->pwqs is not empty
+        old.slots, old.cpus, old.is_default = 0, [], False
+        wq.cpu_pwq = {cpu: new for cpu in self.f.possible_cpus}
+        wq.dfl_pwq = new
+        self._maybe_release(old)
+        self.settle()
+
+    def _maybe_release(self, pwq: MPwq) -> None:
+        """A pwq no slot points to goes away once nothing is in flight on it (pwq_release_workfn())."""
+        wq = pwq.wq
+        if pwq.slots or any(pwq.nr_in_flight) or pwq not in wq.pwqs:
+            return
+        wq.pwqs.remove(pwq)
+        for n in wq.nna.values():
+            if pwq in n.pending:
+                n.pending.remove(pwq)
+        if wq.pwqs and "__WQ_ORDERED" in wq.flags:
+            self.unplug_oldest_pwq(wq)
+
+    def unplug_oldest_pwq(self, wq: MWq) -> None:
+        pwq = wq.pwqs[0]
+        if pwq.plugged:
+            pwq.plugged = False
+            # The first call activates an item; the second puts the pwq on pending_pwqs if more wait.
+            if self.pwq_activate_first_inactive(pwq, True):
+                self.pwq_activate_first_inactive(pwq, False)
+
     def _nna(self, pwq: MPwq) -> MNodeActive | None:
         """wq_node_nr_active(): per-node counters of unbound workqueues (v6.9+)."""
         if not self.f.node_nr_active or not pwq.wq.unbound:
@@ -390,11 +426,13 @@ class Machine:
             self.pwq_dec_nr_active(pwq)
         pwq.nr_in_flight[color] -= 1
         if pwq.flush_color != color or pwq.nr_in_flight[color]:
+            self._maybe_release(pwq)
             return
         pwq.flush_color = -1
         pwq.wq.nr_pwqs_to_flush -= 1
         if pwq.wq.nr_pwqs_to_flush == 0:
             self._complete_first_flusher(pwq.wq)
+        self._maybe_release(pwq)
 
     # ---- workers
 
@@ -685,6 +723,8 @@ class Machine:
                 self.queue_rcu_work(op["wq"], name, op["func"], funcs.get(op["func"], "returns"))
         elif kind == "rcu_grace_period":
             self.rcu_grace_period()
+        elif kind == "apply_attrs":
+            self.apply_attrs(op["wq"])
         elif kind == "cancel_work":
             self.cancel_work(op["work"])
         elif kind == "release":
