@@ -97,8 +97,8 @@ def cmd_fixtures(a) -> None:
     """Capture the snapshots of fixtures/snapshots from real kernels (never edit them by hand).
 
     For each Debian suite: every scenario loaded, then idle after rmmod, then a
-    leaked delayed work and the stall scenario holding CPU 1; for the watchdog
-    kernel, the stall that its watchdog reported.
+    leaked delayed work and the stall scenario holding CPU 1, then a pool calling
+    its rescuer; for the watchdog kernel, the stall that its watchdog reported.
     """
     out_dir = FIXTURES / "snapshots"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -116,6 +116,12 @@ def cmd_fixtures(a) -> None:
             time.sleep(6)
             _capture(g, syms, out_dir / f"{suite}-stall.json", f"{suite} stall")
             g.sh("rmmod wqi", timeout=120)
+            g.sh("insmod /test/wqi.ko scenarios=mayday")
+            ident = g.sh_start(scenarios.MAYDAY_SCRIPT.read_text())
+            time.sleep(1.5)
+            _capture(g, syms, out_dir / f"{suite}-mayday.json", f"{suite} mayday")
+            g.sh_result(ident, timeout=60)
+            g.sh("rmmod wqi", timeout=60)
         finally:
             g.stop()
     if "watchdog" in suites:

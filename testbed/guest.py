@@ -187,11 +187,19 @@ class Guest:
 
     def sh(self, script: str, timeout: float = 600.0, check: bool = True) -> tuple[int, str]:
         """Run a busybox shell script in the guest; return (exit code, output)."""
+        return self.sh_result(self.sh_start(script), timeout, check, script)
+
+    def sh_start(self, script: str) -> str:
+        """Send a script to the guest agent without waiting for it; :meth:`sh_result` collects it."""
         f = self._agent()
-        self._agent_sock.settimeout(timeout)
         ident = str(next(self._ids))
         f.write(f"{ident} {base64.b64encode(script.encode()).decode()}\n".encode())
         f.flush()
+        return ident
+
+    def sh_result(self, ident: str, timeout: float = 600.0, check: bool = True, script: str = "") -> tuple[int, str]:
+        f = self._agent()
+        self._agent_sock.settimeout(timeout)
         try:
             while True:
                 line = f.readline()

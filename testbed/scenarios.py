@@ -39,6 +39,9 @@ from pathlib import Path
 
 from .paths import SCENARIOS
 
+#: The guest script that makes a pool call its rescuer (with wqi loaded with scenarios=mayday).
+MAYDAY_SCRIPT = Path(__file__).with_name("mayday.sh")
+
 #: Scenarios that ``scenarios=all`` loads, in the module's order.
 ALL = ("saturate", "percpu-backlog", "delayed", "ordered", "reclaim", "flush", "barrier", "highpri")
 

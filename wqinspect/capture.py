@@ -459,6 +459,8 @@ class _Reader:
         waited = {b.barrier.target for b in snap.works if b.barrier is not None}
         pending_pools = {p.id for p in snap.pools if p.worklist_len}
         for wq in snap.workqueues:
+            if not wq.flushing:
+                continue
             colors = {f.flush_color for f in ([wq.first_flusher] if wq.first_flusher else []) + wq.flusher_queue}
             waited |= {w.address for w in snap.works_of(wq) if w.where == "running" and w.color in colors}
             for f in ([wq.first_flusher] if wq.first_flusher else []) + wq.flusher_queue + wq.flusher_overflow:

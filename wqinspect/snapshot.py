@@ -485,31 +485,43 @@ class Snapshot:
     warnings: list[ReadWarning] = field(default_factory=list)
     schema: int = SCHEMA_VERSION
 
-    # -- lookups
+    # -- lookups (indexes are built on first use and rebuilt when a list is replaced or resized)
+    def _index(self, name: str, build, source: list | None = None) -> dict:
+        source = getattr(self, name) if source is None else source
+        key = (id(source), len(source))
+        cache = self.__dict__.setdefault("_indexes", {})
+        hit = cache.get(name)
+        if hit is None or hit[0] != key:
+            hit = cache[name] = (key, build(source))
+        return hit[1]
+
     def pool(self, pool_id: int | None) -> Pool | None:
-        return next((p for p in self.pools if p.id == pool_id), None)
+        return self._index("pools", lambda ps: {p.id: p for p in ps}).get(pool_id)
 
     def worker(self, address: int | None) -> Worker | None:
-        return next((w for w in self.workers if w.address == address), None)
+        return self._index("workers", lambda ws: {w.address: w for w in ws}).get(address)
 
     def workqueue(self, address: int | None) -> Workqueue | None:
-        return next((w for w in self.workqueues if w.address == address), None)
+        return self._index("workqueues", lambda ws: {w.address: w for w in ws}).get(address)
 
     def workqueues_named(self, name: str) -> list[Workqueue]:
         return [w for w in self.workqueues if w.name == name]
 
     def pwq(self, address: int | None) -> tuple[Workqueue, Pwq] | tuple[None, None]:
-        for wq in self.workqueues:
-            for p in wq.pwqs:
-                if p.address == address:
-                    return wq, p
-        return None, None
+        pwqs = self._index("pwqs", lambda ws: {p.address: (wq, p) for wq in ws for p in wq.pwqs},
+                           self.workqueues)
+        return pwqs.get(address, (None, None))
 
     def stack(self, pid: int | None) -> TaskStack | None:
-        return next((s for s in self.stacks if s.task.pid == pid), None)
+        return self._index("stacks", lambda ss: {st.task.pid: st for st in ss}).get(pid)
 
     def works_of(self, wq: Workqueue) -> list[Work]:
-        return [w for w in self.works if w.wq == wq.address]
+        def build(works):
+            by: dict[int, list[Work]] = {}
+            for w in works:
+                by.setdefault(w.wq, []).append(w)
+            return by
+        return self._index("works", build).get(wq.address, [])
 
     # -- JSON
     def to_dict(self) -> dict:

@@ -88,6 +88,12 @@ def test_pool_descriptions(scenarios_snap):
             assert d.endswith(f" nice={pool.nice}")
 
 
+def test_rescuer_at_work(suite):
+    """Captured while worker creation failed (kernel.threads-max at the thread count)."""
+    found = diagnose(fixture_snapshot(f"{suite}-mayday"))
+    assert any(f.kind == "rescuer" and f.what == "the rescuer of wqi_mayday is running an item" for f in found)
+
+
 def test_rescuer_findings():
     snap = copy.deepcopy(fixture_snapshot("sid-scenarios"))
     wq = snap.workqueues_named("wqi_reclaim")[0]

@@ -13,6 +13,8 @@ so that the tests only assert on recorded output:
 3. ``stall``: ``wqi_leak`` loaded and unloaded (it leaves a delayed work
    behind), then the ``stall`` scenario holds CPU 1 for a few seconds; a
    vmcore taken meanwhile is read and diagnosed.
+4. ``mayday``: kernel.threads-max lowered so that no kworker can be created,
+   blockers make a pool call its rescuer; diagnosed and checked meanwhile.
 
 wqinspect always runs as a command, as a user would run it.
 """
@@ -163,6 +165,23 @@ class KernelRun:
         with TIMINGS.step("rmmod", f"{self.suite} stall"):
             guest.sh("rmmod wqi", timeout=120)  # waits for the hog to end
 
+    def _mayday_phase(self, guest) -> None:
+        with TIMINGS.step("mayday", self.suite):
+            guest.sh("insmod /test/wqi.ko scenarios=mayday")
+            ident = guest.sh_start(scenarios.MAYDAY_SCRIPT.read_text())
+            time.sleep(1.5)  # the script holds thread creation off for 4 s
+        guest.pause()
+        try:
+            target = ["--qemu", str(guest.qmp_socket)]
+            self.read_host("qmp", target, "mayday")
+            self.diagnose(["--from", str(self.dir / "mayday-qmp.json")], "mayday", "qmp")
+            self.check_live(target, "mayday", "qmp", scenarios=False)
+        finally:
+            guest.resume()
+        guest.sh_result(ident, timeout=60)
+        with TIMINGS.step("rmmod", f"{self.suite} mayday"):
+            guest.sh("rmmod wqi", timeout=60)
+
     def read_kcore(self, guest, phase: str) -> Reading:
         """Read inside the guest, on /proc/kcore, with the host's wqinspect over virtiofs.
 
@@ -222,6 +241,8 @@ class KernelRun:
             _, self.dmesg["unloaded"] = guest.sh("dmesg")
             if "vmcore" in self.modes:
                 self._stall_phase(guest)
+            if "qmp" in self.modes:
+                self._mayday_phase(guest)
         finally:
             with TIMINGS.step("stop", self.suite):
                 guest.stop()

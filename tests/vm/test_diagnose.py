@@ -99,3 +99,15 @@ def test_cpu_hog(run):
         return
     assert any("wqi_hog_fn" in f["what"] and "CPU 1" in f["what"] for f in hogs), d.report["findings"]
     assert any("CPU_INTENSIVE" in e for f in hogs for e in f["evidence"])
+
+
+def test_rescuer(run):
+    """With worker creation failing, the pool calls the rescuer: found, and every invariant still holds
+    (mayday.rescuer included)."""
+    d = findings(run, "mayday", "qmp")
+    rescuer = [f for f in d.report["findings"] if f["kind"] == "rescuer"]
+    assert any(f["what"] == "the rescuer of wqi_mayday is running an item" for f in rescuer), d.report["findings"]
+    errors = scenarios.check(scenarios.load("mayday"), run.readings[("mayday", "qmp")].views())
+    assert not errors, "\n".join(errors)
+    c = run.checks[("mayday", "qmp")]
+    assert c.exit_code == 0, c.report["results"]
