@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # /init of the test bed's initramfs (busybox).  Kernel command line options:
 #   wqi.hostroot=TAG   mount the host's root (virtiofs TAG) read-only on /host,
-#                      with /proc, /sys, /dev and /tmp bound into it
+#                      with /proc, /sys and /dev bound into it (the host's /tmp stays
+#                      visible: a checkout may live there)
 #   wqi.run=BASE64     a shell script to run before the guest reports ready
 #   wqi.agent=1        serve commands on the virtio port "wqi.agent"
 # The host waits for WQI-GUEST-READY on the console.
@@ -24,7 +25,6 @@ tag=$(arg hostroot)
 if [ -n "$tag" ]; then
 	if mount -t virtiofs -o ro "$tag" /host; then
 		for d in proc sys dev; do mount --bind /$d /host/$d; done
-		mount -t tmpfs tmp /host/tmp
 	else
 		echo "WQI-GUEST: cannot mount the host root"
 	fi
