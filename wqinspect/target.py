@@ -183,7 +183,7 @@ def open_target(core: str | None = None, qemu: str | None = None, symbols: tuple
             try:
                 prog.set_core_dump(str(path))
             except Exception as e:  # noqa: BLE001
-                raise TargetError(f"{path} cannot be opened as a {kind} vmcore: {e}") from None
+                raise TargetError(f"{path} cannot be opened as a {kind} vmcore (truncated or corrupt?): {e}") from None
         target = Target("vmcore", str(path.resolve()), live=False)
     elif qemu:
         _qmp_precheck(qemu)
