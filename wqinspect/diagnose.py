@@ -46,6 +46,10 @@ class _Ctx:
         if st is None:
             return ""
         if st.error:
+            if st.on_cpu and self.snap.target.live:
+                # drgn unwinds a running task only from a dump's saved registers.
+                return (f"(stack not readable: it is running on CPU {st.cpu} of a live kernel; "
+                        "a vmcore has its registers)")
             return f"(stack not readable: {st.error})"
         frames = [f for f in st.frames if not _WAIT_FRAMES.match(f)]
         return " ← ".join(frames[:n])

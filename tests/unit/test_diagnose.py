@@ -58,6 +58,21 @@ def test_watchdog_kernel_verdict_matches_its_report():
     assert any(f.kind == "hog" and f.where == "hog report table" and "wqi_hog_fn" in f.what for f in found)
 
 
+def test_running_stack_on_a_live_kernel_is_explained(stall_snap):
+    """drgn cannot unwind a task running on a live CPU: the finding says so and how to get it."""
+    busy = next(s for s in stall_snap.stacks if s.why == "busy worker")
+    assert busy.on_cpu and busy.error and not busy.frames
+    stall = next(f for f in diagnose(stall_snap, thresh=5) if f.kind == "stall")
+    text = "\n".join(stall.evidence)
+    assert f"running on CPU {busy.cpu} of a live kernel" in text
+    assert busy.error not in text
+    # In a dump the same failure is a real error, shown as drgn reported it.
+    snap = copy.deepcopy(stall_snap)
+    snap.target.live = False
+    stall = next(f for f in diagnose(snap, thresh=5) if f.kind == "stall")
+    assert busy.error in "\n".join(stall.evidence)
+
+
 # ---- doctored snapshots
 
 def test_watchdog_touch_postpones_a_stall(stall_snap):
