@@ -29,7 +29,7 @@ from .kernel import workqueue as kwq
 from .kernel.layout import decode_flags, enum_value, layout, symbol_address
 from .kernel.walk import WalkError
 from .kernel.work import (barrier_waiter, decode_work_data, for_each_rcu_callback, for_each_wheel_timer,
-                          rcu_work_of, read_work, timer_delayed_work, work_list)
+                          RawWork, rcu_work_of, read_work, timer_delayed_work, work_list)
 from .snapshot import (Barrier, BrokenTimer, CountersSample, CpuIntensive, DelayedTimer, Flusher, FuncRef, HogEntry,
                        KernelInfo, LogRecord, Module, NodeNrActive, Pool, Pwq, ReadWarning, Scope, Snapshot, Target,
                        TaskRef, TaskStack, Topology, Watchdog, Work, Worker, WqCounters, Workqueue, link_barriers)
@@ -216,12 +216,16 @@ class _Reader:
                 worker.current_start = w.current_start.value_()
             if lay.worker_current_at and task is not None:
                 worker.current_cpu_ns = task.se.sum_exec_runtime.value_() - w.current_at.value_()
+            # process_one_work() accounts the item with the data word it saved at the start (and
+            # current_color); the word in memory now is off-queue, or belongs to the item's next
+            # queueing if it requeued itself, or to freed memory if the function freed its work.
+            # So only func, color and pwq come from the worker; data is shown as it is now.
             data = 0
             with self.guard(f"work {cur:#x} run by {worker.name}"):
                 data = read_work(self.prog, cur).data
-            running = Work(address=cur, func=worker.current_func, data=data, where="running",
-                           pwq=worker.current_pwq, color=worker.current_color, worker=worker.address,
-                           pool_id=worker.pool_id, flag_names=decode_work_data(lay, data).flag_names())
+            running = self.work(RawWork(cur, data, w.current_func.value_()), "running", 0, worker.pool_id,
+                                worker.address)
+            running.color, running.pwq, running.pool_id = worker.current_color, worker.current_pwq, worker.pool_id
             works.append(running)
         what = f"worker {worker.name or hex(worker.address)}"
         for i, raw in enumerate(self.collect(f"{what} scheduled", work_list(self.prog, w.scheduled.address_of_().value_()))):
@@ -591,8 +595,15 @@ def sample_counters(prog: Program) -> CountersSample:
     has = kstats.has_stats(prog)
     unbound, reclaim = lay.wq_flag("WQ_UNBOUND"), lay.wq_flag("WQ_MEM_RECLAIM")
     t = time.time()
-    rows = [WqCounters(c.address, c.name, system.get(c.address), bool(c.flags & unbound), bool(c.flags & reclaim),
-                       c.stats, c.nr_active, c.in_flight, c.inactive)
-            for c in kstats.read_counters(prog, count_inactive=not has)]
+    # A list that changes under a live read (a workqueue destroyed, an inactive item activated
+    # or cancelled) costs that workqueue's row or the rest of the list for this interval, with a
+    # warning; the next interval reads again.
+    r = _Reader(prog)
+    rows = []
+    for wq in r.collect("workqueues list", kstats.workqueue_addresses(prog)):
+        with r.guard(f"workqueue {wq:#x}"):
+            c = kstats.workqueue_counters(prog, wq, count_inactive=not has)
+            rows.append(WqCounters(c.address, c.name, system.get(c.address), bool(c.flags & unbound),
+                                   bool(c.flags & reclaim), c.stats, c.nr_active, c.in_flight, c.inactive))
     return CountersSample(prog["init_uts_ns"].name.release.string_().decode(), t, prog["jiffies"].value_(),
-                          lay.hz, has, rows)
+                          lay.hz, has, rows, r.warnings)

@@ -14,6 +14,7 @@ from typing import Callable
 
 from .model import invariants, predict
 from .model.features import Features
+from .model.machine import ModelError
 from .snapshot import Snapshot
 
 
@@ -44,18 +45,23 @@ class CheckReport:
         return list(rows.values())
 
 
+class ScenarioError(Exception):
+    """A scenario file that cannot be read or replayed (the user's input, not the kernel's)."""
+
+
 def load_scenario(path: str) -> dict:
     """A scenario description (fixtures/scenarios format): operations and funcs."""
-    from .snapshot import SnapshotError
-
     try:
         with open(path) as f:
             data = json.load(f)
-        data["operations"]  # noqa: B018 - required key
     except OSError as e:
-        raise SnapshotError(f"cannot read scenario {path}: {e.strerror}") from None
-    except (ValueError, KeyError, TypeError):
-        raise SnapshotError(f"{path} is not a scenario file (JSON with \"operations\")") from None
+        raise ScenarioError(f"cannot read scenario {path}: {e.strerror}") from None
+    except (ValueError, UnicodeDecodeError):
+        raise ScenarioError(f"{path} is not a scenario file: not JSON") from None
+    ops = data.get("operations") if isinstance(data, dict) else None
+    if not isinstance(ops, list) or not all(isinstance(op, dict) and isinstance(op.get("op"), str) for op in ops):
+        raise ScenarioError(f"{path} is not a scenario file: it needs \"operations\", a list of "
+                            "{\"op\": ...} objects")
     data.setdefault("name", path)
     return data
 
@@ -64,7 +70,14 @@ def scenario_results(snap: Snapshot, scenario: dict) -> list[invariants.Result]:
     """Replay ``scenario`` in the model for this kernel and compare with the snapshot."""
     features = Features.from_snapshot(snap)
     names = predict.scenario_workqueues(scenario, features)
-    predicted = predict.replay(scenario, features)
+    if not names:
+        # Only the workqueues a scenario allocates are compared: with none, nothing would be.
+        raise ScenarioError(f"scenario {scenario['name']} allocates no workqueue on this kernel, "
+                            "so the model has nothing to predict")
+    try:
+        predicted = predict.replay(scenario, features)
+    except (ModelError, TypeError, ValueError) as e:
+        raise ScenarioError(f"scenario {scenario['name']}: the model cannot replay it: {e}") from None
     errors = predict.compare(predicted, snap, names)
     check = f"scenario.{scenario['name']}"
     if not errors:

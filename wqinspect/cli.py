@@ -9,9 +9,11 @@ Exit codes (the same for every command):
 - 3: an internal error in wqinspect (set WQI_DEBUG=1 for the traceback).
 """
 
+import contextlib
 import functools
 import json
 import os
+import re
 import shutil
 import sys
 
@@ -19,7 +21,8 @@ import click
 from rich.console import Console
 
 from . import __version__
-from .snapshot import Snapshot, SnapshotError
+from .check import ScenarioError
+from .snapshot import Snapshot, SnapshotError, to_json
 from .target import TargetError, open_target
 from .monitor import SORT_KEYS as SORT_KEYS_CHOICES
 from .views import data, tables
@@ -39,6 +42,23 @@ def fail(message: str, code: int = EXIT_UNREADABLE) -> None:
     sys.exit(code)
 
 
+class OutputError(Exception):
+    """A file the user asked for cannot be written."""
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Write ``path`` through a temporary file, so that a reader never sees half of it."""
+    tmp = f"{path}.tmp"
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise OutputError(f"cannot write {path}: {e.strerror}") from None
+
+
 def guarded(fn):
     """Turn expected failures into one line and an exit code; never a traceback."""
 
@@ -46,7 +66,7 @@ def guarded(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (TargetError, SnapshotError) as e:
+        except (TargetError, SnapshotError, ScenarioError, OutputError) as e:
             fail(str(e))
         except KeyboardInterrupt:
             sys.exit(130)
@@ -62,6 +82,16 @@ def guarded(fn):
                  EXIT_INTERNAL)
 
     return wrapper
+
+
+def _regex(ctx, param, value):
+    """Refuse a PATTERN that is not a regular expression before anything is read."""
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as e:
+            raise click.BadParameter(f"not a regular expression: {e}") from None
+    return value
 
 
 def target_options(fn):
@@ -108,7 +138,7 @@ def main():
 
 
 @main.command()
-@click.argument("pattern", required=False)
+@click.argument("pattern", required=False, callback=_regex)
 @target_options
 @guarded
 def workqueues(pattern, core, qemu, symbols, from_file, as_json):
@@ -145,7 +175,13 @@ def workers(core, qemu, symbols, from_file, as_json):
 @guarded
 def works(wq_name, pool_id, core, qemu, symbols, from_file, as_json):
     """Work items: running, scheduled, queued, inactive and delayed (timer) ones."""
+    from .views.common import named
+
     snap = load_snapshot(core, qemu, symbols, from_file)
+    if wq_name is not None and not any(named(w, wq_name) for w in snap.workqueues):
+        fail(f"no workqueue named {wq_name!r}")
+    if pool_id is not None and snap.pool(pool_id) is None:
+        fail(f"no pool {pool_id}")
     selected = tables.select_works(snap, wq_name, pool_id)
     emit(as_json, lambda: data.works(snap, selected), lambda: tables.works(snap, selected))
 
@@ -180,8 +216,7 @@ def snapshot(output, core, qemu, symbols, from_file, as_json):
     if output == "-":
         click.echo(text)
         return
-    with open(output, "w") as f:
-        f.write(text + "\n")
+    write_atomically(output, text + "\n")
     summary = (f"{len(snap.workqueues)} workqueues, {len(snap.pools)} pools, {len(snap.workers)} workers, "
                f"{len(snap.works)} work items, {len(snap.warnings)} warnings")
     if as_json:
@@ -243,7 +278,7 @@ def diagnose(thresh, core, qemu, symbols, from_file, as_json):
 
 
 @main.command()
-@click.argument("pattern", required=False)
+@click.argument("pattern", required=False, callback=_regex)
 @click.option("-i", "--interval", type=click.FloatRange(min=0), default=1.0, show_default=True, metavar="SECS",
               help="Refresh interval; 0 prints once and exits.")
 @click.option("--sort", type=click.Choice(SORT_KEYS_CHOICES), default="name", show_default=True,
@@ -271,6 +306,8 @@ def monitor(pattern, interval, sort, top, prometheus, output, core, qemu, symbol
 
     if output and not prometheus:
         raise click.UsageError("--output goes with --prometheus")
+    if as_json and prometheus:
+        raise click.UsageError("--json and --prometheus are two formats: choose one")
     if from_file:
         if core or qemu or symbols:
             raise TargetError("--from reads a saved snapshot: it takes no --core, --qemu or --symbols")
@@ -290,20 +327,23 @@ def monitor(pattern, interval, sort, top, prometheus, output, core, qemu, symbol
             view.start()
         while True:
             sample = read()
+            if not sample.has_stats and sort not in mon.SORT_KEYS_WITHOUT_STATS:
+                raise click.UsageError(f"--sort {sort} needs the workqueue statistics (pwq->stats[], v6.5+), which "
+                                       f"this kernel lacks: sort by {', '.join(mon.SORT_KEYS_WITHOUT_STATS)}")
             rows = mon.rows(sample, previous, pattern, sort, top)
             if prometheus:
+                for w in sample.warnings:
+                    click.echo(f"wqinspect: warning: {w.object}: {w.message}", err=True)
                 text = metrics.openmetrics(rows)
                 if output:
-                    tmp = f"{output}.tmp"
-                    with open(tmp, "w") as f:
-                        f.write(text)
-                    os.replace(tmp, output)
+                    write_atomically(output, text)
                 else:
                     click.echo(text, nl=False)
             elif as_json:
                 click.echo(json.dumps({"timestamp": sample.time, "kernel": sample.kernel, "jiffies": sample.jiffies,
                                        "stats": sample.has_stats,
-                                       "workqueues": [r.as_dict(sample.time) for r in rows]}))
+                                       "workqueues": [r.as_dict(sample.time) for r in rows],
+                                       "warnings": to_json(sample.warnings)}))
             elif view:
                 view.update(tables.monitor(sample, rows, interval), refresh=True)
             else:
@@ -339,7 +379,7 @@ def counters_from_snapshot(snap: Snapshot):
                                None if has else sum(p.nr_inactive for p in wq.pwqs)))
     import datetime
     t = datetime.datetime.fromisoformat(snap.target.captured_at).timestamp() if snap.target.captured_at else 0.0
-    return CountersSample(snap.kernel.release, t, snap.kernel.jiffies, snap.kernel.hz, has, rows)
+    return CountersSample(snap.kernel.release, t, snap.kernel.jiffies, snap.kernel.hz, has, rows, snap.warnings)
 
 
 @main.command()

@@ -119,7 +119,12 @@ def stalls(ctx: _Ctx) -> list[Finding]:
         touched = touched_cpu.get(pool.cpu) if pool.cpu >= 0 else (wd.touched if wd else None)
         v = check_pool(now, pool.progress_ts, touched, thresh, hz)
         stuck_j = v.stuck
-        if stuck_j <= thresh * hz:
+        desc = pool_description(snap, pool)
+        # The kernel's own reports of this stall: those printed since the pool's last progress.
+        since = snap.uptime - stuck_j / hz if snap.uptime is not None else None
+        reports = [(t, n) for t, n in printed.get(desc, []) if since is None or t >= since - 1]
+        if stuck_j <= thresh * hz and not (reports or pool.cpu_stall):
+            # (A pool the kernel has reported stays a stall whatever --thresh says.)
             if stuck_j > thresh * hz // 2:
                 out.append(Finding("warning", "stall", f"{pool_description(snap, pool)} has made no progress for "
                                                        f"{stuck_j / hz:.1f} s", f"pool {pool.id}",
@@ -128,10 +133,6 @@ def stalls(ctx: _Ctx) -> list[Finding]:
                                    "see what its busy workers are doing", stuck_j / hz))
             continue
         seconds = v.seconds
-        desc = pool_description(snap, pool)
-        # The kernel's own reports of this stall: those printed since the pool's last progress.
-        since = snap.uptime - stuck_j / hz if snap.uptime is not None else None
-        reports = [(t, n) for t, n in printed.get(desc, []) if since is None or t >= since - 1]
         busy = [ctx.workers[a] for a in pool.busy if a in ctx.workers]
         if not (v.fires or reports or pool.cpu_stall or touched is None):
             # Touched recently by something else than the watchdog itself (which resets every stamp
@@ -230,8 +231,8 @@ def waits(ctx: _Ctx) -> list[Finding]:
     waiting_task: dict[int, str] = {}  # pid -> what it waits for (for cycle detection)
     edges: dict[int, int] = {}
     for b in snap.works:
-        if b.barrier is None or b.barrier.waiter is None:
-            continue
+        if b.barrier is None or b.barrier.waiter is None or b.where == "running":
+            continue  # a running barrier is completing its waiter's flush
         t = b.barrier.waiter
         target = next((x for x in by_addr.get(b.barrier.target or -1, []) if x.barrier is None), None)
         holder = running.get(b.barrier.target) if b.barrier.target else None

@@ -21,7 +21,9 @@ from .snapshot import CountersSample, WqCounters
 
 #: Sort keys: column name -> value of a row (larger first, but name ascending).
 SORT_KEYS = ("name", "total", "infl", "cputime", "cpuitsv", "cmw", "mayday", "rescued", "active", "inflight",
-             "total/s", "cpu%")
+             "inactive", "total/s", "cpu%")
+#: The keys that exist on every kernel: the rest come from pwq->stats[] (v6.5+).
+SORT_KEYS_WITHOUT_STATS = ("name", "active", "inflight", "inactive")
 
 
 @dataclass
@@ -68,7 +70,8 @@ class Row:
         return {
             "name": self.wq.label, "total": self.total, "infl": self.infl, "cputime": self.cpu_time,
             "cpuitsv": self.cpu_intensive, "cmw": self.cmw_rpr, "mayday": self.mayday, "rescued": self.rescued,
-            "active": self.wq.nr_active, "inflight": self.wq.in_flight, "total/s": self.rates.get("total"),
+            "active": self.wq.nr_active, "inflight": self.wq.in_flight, "inactive": self.wq.inactive,
+            "total/s": self.rates.get("total"),
             "cpu%": self.rates.get("cpu%"),
         }[key]
 

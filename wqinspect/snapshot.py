@@ -12,11 +12,12 @@ adding a field with a default keeps old files readable.
 """
 
 import dataclasses
+import datetime
 import json
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 SCHEMA_VERSION = 1
 
@@ -301,6 +302,9 @@ class DelayedTimer:
 class Work:
     address: int = addr(0)
     func: FuncRef = field(default_factory=FuncRef)
+    #: work->data as read, and its flag bits.  For a running item this is the word as it is now
+    #: (the kernel accounts the item with a copy taken when it started: func, color and pwq come
+    #: from the worker instead).
     data: int = 0
     flag_names: list[str] = field(default_factory=list)
     color: int | None = None
@@ -312,6 +316,8 @@ class Work:
     pwq: int | None = addr(None)
     wq: int | None = addr(None)
     wq_name: str | None = None
+    #: The pool it sits in; for delayed and rcu items (in no pool yet), the pool its data word
+    #: names: the last one it ran on, if any.
     pool_id: int | None = None
     #: The worker running it or holding it on ->scheduled.
     worker: int | None = addr(None)
@@ -323,6 +329,11 @@ class Work:
     @property
     def is_barrier(self) -> bool:
         return self.barrier is not None
+
+    @property
+    def in_pool(self) -> int | None:
+        """The pool it sits in (None for an item still on a timer or waiting for RCU)."""
+        return None if self.where in ("delayed", "rcu") else self.pool_id
 
 
 @dataclass
@@ -456,6 +467,8 @@ class CountersSample:
     hz: int | None
     has_stats: bool
     workqueues: list[WqCounters] = field(default_factory=list)
+    #: What could not be read in this interval (a live kernel changing a list under the read).
+    warnings: list["ReadWarning"] = field(default_factory=list)
 
 
 @dataclass
@@ -484,6 +497,8 @@ class Snapshot:
     stacks: list[TaskStack] = field(default_factory=list)
     warnings: list[ReadWarning] = field(default_factory=list)
     schema: int = SCHEMA_VERSION
+    #: The file this snapshot was loaded from, if any (not part of the snapshot).
+    loaded_from: ClassVar[str | None] = None
 
     # -- lookups (indexes are built on first use and rebuilt when a list is replaced or resized)
     def _index(self, name: str, build, source: list | None = None) -> dict:
@@ -550,7 +565,9 @@ class Snapshot:
             raise SnapshotError(f"cannot read {path}: {e.strerror}") from None
         except (ValueError, UnicodeDecodeError) as e:
             raise SnapshotError(f"{path} is not JSON: {e}") from None
-        return cls.from_dict(data)
+        snap = cls.from_dict(data)
+        snap.loaded_from = path
+        return snap
 
 
 class SnapshotError(Exception):
@@ -561,27 +578,35 @@ def link_barriers(snap: Snapshot) -> None:
     """Set each barrier's target: the work it was inserted behind.
 
     insert_wq_barrier() puts a barrier right after the item it flushes, which
-    gets WORK_STRUCT_LINKED (barriers can chain), or at the head of the
-    ->scheduled list of the worker running that item.
+    gets WORK_STRUCT_LINKED (a newer barrier goes between them and inherits
+    LINKED), or, when that item is running, at the head of the running
+    worker's ->scheduled list, unlinked: so a second flusher's barrier lands
+    in front of the first one's.  A barrier with only barriers before it on
+    ->scheduled flushes the worker's current item, unless that item is itself
+    a barrier (then the item it flushed has finished: no target).
     """
     lists: dict[tuple, list[Work]] = {}
+    running: dict[int, Work] = {}
     for w in snap.works:
         if w.where in ("worklist", "inactive", "scheduled"):
             owner = w.pool_id if w.where == "worklist" else w.pwq if w.where == "inactive" else w.worker
             lists.setdefault((w.where, owner), []).append(w)
+        elif w.where == "running" and w.worker is not None:
+            running[w.worker] = w
     for items in lists.values():
         items.sort(key=lambda x: x.position)
         for i, w in enumerate(items):
             if w.barrier is None:
                 continue
             j = i - 1
-            while j >= 0 and items[j].barrier is not None and "LINKED" in items[j].flag_names:
+            while j >= 0 and items[j].barrier is not None and (
+                    "LINKED" in items[j].flag_names or w.where == "scheduled"):
                 j -= 1
-            if j >= 0 and "LINKED" in items[j].flag_names:
+            if j >= 0 and "LINKED" in items[j].flag_names and items[j].barrier is None:
                 w.barrier.target = items[j].address
             elif j < 0 and w.where == "scheduled":
-                worker = snap.worker(w.worker)
-                w.barrier.target = worker.current_work if worker else None
+                current = running.get(w.worker)
+                w.barrier.target = current.address if current is not None and current.barrier is None else None
 
 
 def _hex(v):
@@ -614,31 +639,69 @@ def _unhex(v):
     return int(v, 16) if isinstance(v, str) else int(v)
 
 
-def _from_json(tp, value):
-    if value is None:
-        return None
+def _one_of(*choices):
+    def check(v):
+        if v not in choices:
+            raise ValueError(f"{v!r} is not one of {', '.join(choices)}")
+    return check
+
+
+def _iso_time(v):
+    if v:
+        datetime.datetime.fromisoformat(v)  # ValueError names the string
+
+
+#: Checks of values that views and checks rely on, beyond their types.
+_VALUE_CHECKS = {
+    ("Work", "where"): _one_of("worklist", "inactive", "scheduled", "running", "delayed", "rcu"),
+    ("Workqueue", "kind"): _one_of("percpu", "unbound", "ordered", "bh"),
+    ("Target", "captured_at"): _iso_time,
+}
+
+
+def _from_json(tp, value, where: str = "snapshot"):
+    """Build ``tp`` from JSON ``value``, checking types: a doctored file fails here, not in a view."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _from_json(args[0], value) if len(args) == 1 else value
+        if value is None:
+            return None
+        return _from_json(args[0], value, where) if len(args) == 1 else value
+    if tp is Any:
+        return value
+    if value is None:
+        raise TypeError(f"{where}: null where a value is required")
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
-            raise TypeError(f"{tp.__name__} must be an object, not {type(value).__name__}")
+            raise TypeError(f"{where}: {tp.__name__} must be an object, not {type(value).__name__}")
         hints = typing.get_type_hints(tp)
         kwargs = {}
         for f in dataclasses.fields(tp):
             if f.name not in value:
                 continue
-            v = value[f.name]
-            kwargs[f.name] = _unhex(v) if f.metadata.get("addr") else _from_json(hints[f.name], v)
+            v, at = value[f.name], f"{where}.{f.name}"
+            kwargs[f.name] = _unhex(v) if f.metadata.get("addr") else _from_json(hints[f.name], v, at)
+            check = _VALUE_CHECKS.get((tp.__name__, f.name))
+            if check is not None:
+                try:
+                    check(kwargs[f.name])
+                except ValueError as e:
+                    raise ValueError(f"{at}: {e}") from None
         return tp(**kwargs)
     if origin is list:
         (arg,) = typing.get_args(tp)
         if not isinstance(value, list):
-            raise TypeError(f"expected a list, got {type(value).__name__}")
-        return [_from_json(arg, x) for x in value]
+            raise TypeError(f"{where}: expected a list, got {type(value).__name__}")
+        return [_from_json(arg, x, f"{where}[{i}]") for i, x in enumerate(value)]
     if origin is dict:
-        return dict(value)
-    if tp is int and not isinstance(value, int):
-        raise TypeError(f"expected an integer, got {value!r}")
+        if not isinstance(value, dict):
+            raise TypeError(f"{where}: expected an object, got {type(value).__name__}")
+        _, arg = typing.get_args(tp)
+        return {k: _from_json(arg, v, f"{where}.{k}") for k, v in value.items()}
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and (not isinstance(value, int) or isinstance(value, bool)):
+        raise TypeError(f"{where}: expected an integer, got {value!r}")
+    if tp in (str, bool) and not isinstance(value, tp):
+        raise TypeError(f"{where}: expected {'a string' if tp is str else 'true or false'}, got {value!r}")
     return value

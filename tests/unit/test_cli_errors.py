@@ -127,3 +127,80 @@ def test_live_kernel_needs_root(monkeypatch):
 def test_usage_error_exit_code():
     rc, _, err = wqinspect("works", "--pool", "notanumber", "--from", str(SNAPSHOTS / "sid-scenarios.json"))
     assert rc == 2 and "Traceback" not in err
+
+
+SID = str(SNAPSHOTS / "sid-scenarios.json")
+
+
+def test_pattern_that_is_not_a_regex():
+    for cmd in ("workqueues", "monitor"):
+        rc, out, err = wqinspect(cmd, "[", "--from", SID, "--json")
+        assert rc == 2 and out == "" and "not a regular expression" in err and "Traceback" not in err
+
+
+def test_output_that_cannot_be_written(tmp_path):
+    one_line_error(*wqinspect("snapshot", "-o", str(tmp_path / "no" / "s.json"), "--from", SID)[::2],
+                   "cannot write")
+    one_line_error(*wqinspect("snapshot", "-o", str(tmp_path), "--from", SID)[::2], "cannot write")
+    one_line_error(*wqinspect("monitor", "--prometheus", "-o", str(tmp_path / "no" / "x.prom"), "--from", SID)[::2],
+                   "cannot write")
+    assert list(tmp_path.iterdir()) == []  # no temporary file left behind
+
+
+def test_monitor_formats_and_sort_keys():
+    rc, _, err = wqinspect("monitor", "--json", "--prometheus", "--from", SID)
+    assert rc == 2 and "choose one" in err
+    rc, _, err = wqinspect("monitor", "--sort", "total", "--from", str(SNAPSHOTS / "bookworm-scenarios.json"))
+    assert rc == 2 and "needs the workqueue statistics" in err
+    rc, out, _ = wqinspect("monitor", "--sort", "inactive", "--top", "1", "--json", "--from",
+                           str(SNAPSHOTS / "bookworm-scenarios.json"))
+    assert rc == 0 and '"name": "wqi_saturate"' in out  # 5 inactive items: the most on 6.1's scenarios
+
+
+def test_unknown_names_in_works():
+    one_line_error(*wqinspect("works", "--wq", "nope", "--from", SID)[::2], "no workqueue named 'nope'")
+    one_line_error(*wqinspect("works", "--pool", "999", "--from", SID)[::2], "no pool 999")
+
+
+@pytest.mark.parametrize("text,message", [
+    ('{"operations": 5}', "is not a scenario file"),
+    ('{"operations": [{"op": "bogus"}]}', "allocates no workqueue"),
+    ('{"operations": [{"op": "alloc_workqueue", "wq": "x", "flags": []}, {"op": "bogus"}]}',
+     "operation 2 (bogus): unknown operation 'bogus'"),
+    ('{"operations": [{"op": "alloc_workqueue", "wq": "x", "flags": []}, {"op": "queue_work_on", "wq": "x"}]}',
+     "operation 2 (queue_work_on): nothing named 'cpu'"),
+    ('{"operations": [{"op": "alloc_workqueue", "wq": "x", "flags": []},'
+     ' {"op": "queue_work_on", "cpu": 0, "wq": "system_wq", "work": "w", "func": "f"}]}',
+     "workqueue 'system_wq' is not one the scenario allocates"),
+])
+def test_scenario_files_the_model_cannot_replay(tmp_path, text, message):
+    f = tmp_path / "sc.json"
+    f.write_text(text)
+    one_line_error(*wqinspect("check", "--scenario", str(f), "--from", SID)[::2], message)
+
+
+def test_shipped_scenarios_outside_the_model_are_refused():
+    """stall queues on a system workqueue and mayday has no operations: neither can be predicted."""
+    for name in ("stall", "mayday"):
+        one_line_error(*wqinspect("check", "--scenario", str(SNAPSHOTS.parent / "scenarios" / f"{name}.json"), "--from",
+                                  str(SNAPSHOTS / "sid-stall.json"))[::2], f"scenario {name} ")
+
+
+@pytest.mark.parametrize("doctor,message", [
+    (lambda d: d.__setitem__("kernel", None), "snapshot.kernel: null"),
+    (lambda d: d["workqueues"][0].__setitem__("name", 5), "snapshot.workqueues[0].name: expected a string"),
+    (lambda d: d["pools"][0].__setitem__("cpu", None), "snapshot.pools[0].cpu: null"),
+    (lambda d: d["workqueues"][0]["pwqs"][0].__setitem__("nr_in_flight", None), "nr_in_flight: null"),
+    (lambda d: d["works"][0].__setitem__("where", "bogus"), "'bogus' is not one of"),
+    (lambda d: d["target"].__setitem__("captured_at", "yesterday"), "snapshot.target.captured_at"),
+    (lambda d: d["workqueues"][0]["pwqs"][0].__setitem__("stats", {"started": "5"}), "expected an integer"),
+])
+def test_doctored_snapshot_is_one_error(tmp_path, doctor, message):
+    import json
+
+    d = json.loads((SNAPSHOTS / "sid-scenarios.json").read_text())
+    doctor(d)
+    f = tmp_path / "s.json"
+    f.write_text(json.dumps(d))
+    for cmd in ("workqueues", "monitor", "check"):
+        one_line_error(*wqinspect(cmd, "--from", str(f))[::2], message)

@@ -58,6 +58,17 @@ def test_watchdog_kernel_verdict_matches_its_report():
     assert any(f.kind == "hog" and f.where == "hog report table" and "wqi_hog_fn" in f.what for f in found)
 
 
+def test_a_stall_the_kernel_reported_stays_one_above_thresh():
+    """--thresh longer than the stall: the kernel's own report (and cpu_stall) still make it a lockup."""
+    snap = fixture_snapshot("watchdog-stall")
+    stall = [f for f in diagnose(snap, thresh=20) if f.kind == "stall"]
+    assert [f.severity for f in stall] == ["critical"] and stall[0].data["printed"]
+    for pool in snap.pools:
+        pool.cpu_stall = False
+    snap.log = []
+    assert [f.severity for f in diagnose(snap, thresh=20) if f.kind == "stall"] == ["warning"]
+
+
 def test_running_stack_on_a_live_kernel_is_explained(stall_snap):
     """drgn cannot unwind a task running on a live CPU: the finding says so and how to get it."""
     busy = next(s for s in stall_snap.stacks if s.why == "busy worker")

@@ -117,6 +117,28 @@ def test_activation_with_per_pwq_limits():
     assert "nr_active 1 >= max_active 4" in bad[0].expected
 
 
+def test_running_item_that_requeued_itself_as_inactive_still_counts_as_active(suite):
+    """The ordered work running on a real kernel queues itself again while three items wait.
+
+    __queue_work() then puts it on the inactive list with INACTIVE set in the word the running
+    copy shares; process_one_work() still accounts the running copy with the word it saved at
+    its start, so nr_active stays 1 and every invariant must keep holding.
+    """
+    snap = copy.deepcopy(fixture_snapshot(f"{suite}-scenarios"))
+    run = item(snap, "wqi_ordered", "running")
+    p = next(p for p in wq(snap, "wqi_ordered").pwqs if p.address == run.pwq)
+    waiting = [w for w in snap.works if w.where == "inactive" and w.pwq == p.address]
+    again = copy.deepcopy(waiting[-1])
+    again.address, again.position = run.address, again.position + 1
+    run.data, run.flag_names = again.data, list(again.flag_names)  # the word as it is now
+    snap.works.append(again)
+    p.nr_in_flight[again.color] += 1
+    p.refcnt += 1
+    p.nr_inactive += 1
+    assert "INACTIVE" in run.flag_names and p.nr_active == 1
+    assert failing(snap) == []
+
+
 def test_scenario_prediction_mismatch_is_caught():
     snap = copy.deepcopy(fixture_snapshot("sid-scenarios"))
     item(snap, "wqi_ordered", "inactive", 2).func.name = "something_else"

@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families as parse_pro
 
 from wqinspect import monitor
 from wqinspect.cli import counters_from_snapshot, main
+from wqinspect.snapshot import ReadWarning, to_json
 from wqinspect.views.metrics import openmetrics
 
 from .conftest import SNAPSHOTS, fixture_snapshot
@@ -90,3 +91,18 @@ def test_prometheus_file_is_replaced_atomically(tmp_path):
     assert r.exit_code == 0 and out.read_text().endswith("# EOF\n") and not (tmp_path / "wq.prom.tmp").exists()
     r = CliRunner().invoke(main, ["monitor", "-o", str(out), "--from", str(SNAPSHOTS / "sid-scenarios.json")])
     assert r.exit_code == 2
+
+
+def test_read_warnings_are_shown_with_the_rows(suite, tmp_path):
+    """A list that changed under a live read costs rows, and the monitor says which, in every output."""
+    snap = fixture_snapshot(f"{suite}-scenarios")
+    snap.warnings.append(ReadWarning("workqueue 0xffff888004a2b000", "WalkError: list is a cycle"))
+    f = tmp_path / "s.json"
+    f.write_text(json.dumps(to_json(snap)))
+    r = CliRunner().invoke(main, ["monitor", "--from", str(f)], env={"COLUMNS": "200"})
+    assert r.exit_code == 0 and "warning: workqueue 0xffff888004a2b000: WalkError: list is a cycle" in r.output
+    r = CliRunner().invoke(main, ["monitor", "--json", "--from", str(f)])
+    assert json.loads(r.output)["warnings"] == [{"object": "workqueue 0xffff888004a2b000",
+                                                 "message": "WalkError: list is a cycle"}]
+    r = CliRunner().invoke(main, ["monitor", "--prometheus", "--from", str(f)])
+    assert r.exit_code == 0 and "WalkError" in r.stderr and "WalkError" not in r.stdout

@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
+import copy
 import json
 
 import pytest
 
-from wqinspect.snapshot import SCHEMA_VERSION, Snapshot, SnapshotError
+from wqinspect.snapshot import SCHEMA_VERSION, Snapshot, SnapshotError, link_barriers
 
 
 def test_round_trip(scenarios_json):
@@ -45,3 +46,42 @@ def test_lookups(scenarios_snap):
     assert scenarios_snap.pwq(pwq.address) == (wq, pwq)
     assert scenarios_snap.pool(pwq.pool_id).address == pwq.pool
     assert all(w.wq == wq.address for w in scenarios_snap.works_of(wq))
+
+
+def _barrier_scenario(snap):
+    """The barrier scenario's running work and the flusher's barrier on that worker's ->scheduled."""
+    run = next(w for w in snap.works if w.wq_name == "wqi_barrier" and w.where == "running")
+    sched = [w for w in snap.works if w.where == "scheduled" and w.worker == run.worker]
+    return run, sched
+
+
+def test_barrier_targets_as_captured(scenarios_snap):
+    run, sched = _barrier_scenario(scenarios_snap)
+    assert [b.barrier.target for b in sched if b.barrier] == [run.address]
+    link_barriers(scenarios_snap)
+    assert [b.barrier.target for b in sched if b.barrier] == [run.address]
+
+
+def test_second_flusher_of_a_running_work(scenarios_snap):
+    """insert_wq_barrier() puts each new barrier for a running item at the head of ->scheduled, unlinked."""
+    run, sched = _barrier_scenario(scenarios_snap)
+    first = sched[0]
+    second = copy.deepcopy(first)
+    second.address += 0x1000
+    for w in sched:
+        w.position += 1
+    second.position = 0
+    scenarios_snap.works.append(second)
+    for b in (first, second):
+        b.barrier.target = None
+    link_barriers(scenarios_snap)
+    assert "LINKED" not in first.flag_names
+    assert (second.barrier.target, first.barrier.target) == (run.address, run.address)
+
+
+def test_barrier_behind_a_running_barrier_has_no_target(scenarios_snap):
+    """Once the flushed item is done and the newer barrier runs, the older one flushes nothing left."""
+    run, sched = _barrier_scenario(scenarios_snap)
+    run.barrier = copy.deepcopy(sched[0].barrier)
+    link_barriers(scenarios_snap)
+    assert sched[0].barrier.target is None

@@ -101,3 +101,16 @@ def test_jiffies_wrap(scenarios_snap):
     scenarios_snap.kernel.jiffies = 5
     assert jiffies_ago(scenarios_snap, (1 << 64) - 2 * hz + 5) == 2.0  # taken before the wrap
     assert jiffies_ago(scenarios_snap, 5 + hz) == -1.0
+
+
+def test_barrier_details(scenarios_snap):
+    from wqinspect.views.common import work_detail
+
+    run = next(w for w in scenarios_snap.works if w.wq_name == "wqi_barrier" and w.where == "running")
+    bar = next(w for w in scenarios_snap.works if w.where == "scheduled" and w.worker == run.worker and w.barrier)
+    pid = bar.barrier.waiter.pid
+    assert work_detail(scenarios_snap, bar) == f"BAR({pid} {bar.barrier.waiter.comm}) flushing {run.func}"
+    bar.barrier.target = None
+    assert "has finished" in work_detail(scenarios_snap, bar)
+    bar.where = "running"
+    assert "completes the flush" in work_detail(scenarios_snap, bar)

@@ -10,6 +10,7 @@ counts that exist there.
 """
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from drgn import Program, offsetof, sizeof
@@ -62,27 +63,29 @@ def has_stats(prog: Program) -> bool:
     return bool(layout(prog).pwq_stats)
 
 
-def read_counters(prog: Program, count_inactive: bool = False) -> list[WqCounters]:
-    """Counters of every workqueue on the ``workqueues`` list."""
+def workqueue_addresses(prog: Program) -> Iterator[int]:
+    """Addresses of the ``struct workqueue_struct`` on the ``workqueues`` list (bounded walk)."""
     o = _offsets(prog)
-    head = prog["workqueues"].address_of_().value_()
+    for node in list_node_addresses(prog, prog["workqueues"].address_of_().value_()):
+        yield node - o.wq_list
+
+
+def workqueue_counters(prog: Program, wq: int, count_inactive: bool = False) -> WqCounters:
+    """Counters of the ``struct workqueue_struct`` at ``wq``, summed over its pwqs."""
+    o = _offsets(prog)
     nstats = len(o.stat_names)
-    out = []
-    for node in list_node_addresses(prog, head):
-        wq = node - o.wq_list
-        name = prog.read(wq + o.wq_name, o.wq_name_len).split(b"\0", 1)[0].decode(errors="replace")
-        flags = prog.read_u32(wq + o.wq_flags)
-        totals = [0] * nstats
-        active = in_flight = inactive = 0
-        for pnode in list_node_addresses(prog, wq + o.wq_pwqs):
-            pwq = pnode - o.pwq_node
-            active += struct.unpack("<i", prog.read(pwq + o.nr_active, 4))[0]
-            in_flight += sum(struct.unpack(f"<{o.nr_colors}i", prog.read(pwq + o.in_flight, 4 * o.nr_colors)))
-            if nstats:
-                for i, v in enumerate(struct.unpack(f"<{nstats}Q", prog.read(pwq + o.stats, 8 * nstats))):
-                    totals[i] += v
-            if count_inactive:
-                inactive += sum(1 for _ in list_node_addresses(prog, pwq + o.inactive))
-        out.append(WqCounters(wq, name, flags, dict(zip(o.stat_names, totals)) if nstats else None, active,
-                              in_flight, inactive if count_inactive else None))
-    return out
+    name = prog.read(wq + o.wq_name, o.wq_name_len).split(b"\0", 1)[0].decode(errors="replace")
+    flags = prog.read_u32(wq + o.wq_flags)
+    totals = [0] * nstats
+    active = in_flight = inactive = 0
+    for pnode in list_node_addresses(prog, wq + o.wq_pwqs):
+        pwq = pnode - o.pwq_node
+        active += struct.unpack("<i", prog.read(pwq + o.nr_active, 4))[0]
+        in_flight += sum(struct.unpack(f"<{o.nr_colors}i", prog.read(pwq + o.in_flight, 4 * o.nr_colors)))
+        if nstats:
+            for i, v in enumerate(struct.unpack(f"<{nstats}Q", prog.read(pwq + o.stats, 8 * nstats))):
+                totals[i] += v
+        if count_inactive:
+            inactive += sum(1 for _ in list_node_addresses(prog, pwq + o.inactive))
+    return WqCounters(wq, name, flags, dict(zip(o.stat_names, totals)) if nstats else None, active,
+                      in_flight, inactive if count_inactive else None)

@@ -215,9 +215,10 @@ def _in_flight(ix):
 def _nr_active(ix):
     for wq in ix.snap.workqueues:
         for p in wq.pwqs:
-            active = sum(1 for w in _items_of(ix, p)
-                         if w.where in ("worklist", "scheduled", "running") and not w.is_barrier
-                         and "INACTIVE" not in w.flag_names)
+            # A running item counts from its start (pwq_dec_nr_in_flight() uses the data word saved
+            # then), whatever its word says now: it may have requeued itself as inactive.
+            active = sum(1 for w in _items_of(ix, p) if not w.is_barrier and (
+                w.where == "running" or (w.where in ("worklist", "scheduled") and "INACTIVE" not in w.flag_names)))
             yield _r("nr_active.count", ix.pwq_label(wq, p), f"nr_active {active}", f"nr_active {p.nr_active}")
 
 

@@ -11,14 +11,23 @@ from collections import Counter
 from ..snapshot import Snapshot, Workqueue
 from .export import to_snapshot
 from .features import Features
-from .machine import Machine
+from .machine import Machine, ModelError
 
 
 def replay(scenario: dict, features: Features) -> Snapshot:
     """The state the model predicts after the scenario's operations."""
     m = Machine(features)
-    for op in scenario["operations"]:
-        m.apply(op, scenario.get("funcs", {}))
+    for i, op in enumerate(scenario["operations"], 1):
+        where = f"operation {i} ({op.get('op')})"
+        if "wq" in op and not op["op"].startswith("alloc_") and op["wq"] not in m.wqs:
+            raise ModelError(f"{where}: workqueue {op['wq']!r} is not one the scenario allocates "
+                             "(the model knows only those)")
+        try:
+            m.apply(op, scenario.get("funcs", {}))
+        except KeyError as e:
+            raise ModelError(f"{where}: nothing named {e.args[0]!r} (a missing key or an unknown work)") from None
+        except ModelError as e:
+            raise ModelError(f"{where}: {e}") from None
     return to_snapshot(m)
 
 

@@ -84,8 +84,12 @@ def work_detail(snap: Snapshot, w: Work) -> str:
     if w.barrier is not None:
         waiter = w.barrier.waiter
         who = f"BAR({waiter.pid} {waiter.comm})" if waiter else "BAR(?)"
+        if w.where == "running":
+            return f"{who} running: completes the flush it waits on"
+        if w.barrier.target is None:
+            return f"{who} flushing an item that has finished or was not found"
         target = next((x for x in snap.works if x.address == w.barrier.target and x.barrier is None), None)
-        return f"{who} flushing {target.func if target else hex(w.barrier.target or 0)}"
+        return f"{who} flushing {target.func if target else hex(w.barrier.target)}"
     if w.where in ("running", "scheduled"):
         return f"{'run' if w.where == 'running' else 'held'} by {worker_label(snap.worker(w.worker))}"
     if w.where == "rcu":

@@ -14,7 +14,11 @@ from .common import cpulist, seconds, short_flags
 def header(snap: Snapshot) -> Text:
     k, t = snap.kernel, snap.target
     live = "live" if t.live else "post-mortem"
-    return Text.assemble((f"{k.release}", "bold"), f"  {t.mode} {t.source} ({live})  ",
+    if snap.loaded_from:
+        what = f"snapshot {snap.loaded_from} ({t.mode}, {live}, captured {t.captured_at or '?'})"
+    else:
+        what = f"{t.mode} {t.source} ({live})"
+    return Text.assemble((f"{k.release}", "bold"), f"  {what}  ",
                          (f"jiffies {k.jiffies}  HZ {k.hz or '?'}  cpus {cpulist(k.online_cpus)}", "dim"))
 
 
@@ -98,7 +102,7 @@ def select_works(snap: Snapshot, wq_name: str | None = None, pool_id: int | None
             wq = snap.workqueue(w.wq)
             if wq is None or not common.named(wq, wq_name):
                 continue
-        if pool_id is not None and w.pool_id != pool_id:
+        if pool_id is not None and w.in_pool != pool_id:
             continue
         out.append(w)
     return sorted(out, key=lambda w: (common.WHERE_ORDER.get(w.where, 9), w.pool_id if w.pool_id is not None else -1,
@@ -110,7 +114,7 @@ def works(snap: Snapshot, selected: list[Work]) -> Group:
                right=("POOL", "COLOR"))
     for w in selected:
         wq = snap.workqueue(w.wq)
-        t.add_row(w.where, str(w.func), wq.label if wq else (w.wq_name or "-"), _n(w.pool_id), _n(w.color),
+        t.add_row(w.where, str(w.func), wq.label if wq else (w.wq_name or "-"), _n(w.in_pool), _n(w.color),
                   ",".join(w.flag_names) or "-", common.work_detail(snap, w))
     parts = [header(snap), t]
     if snap.broken_timers:
@@ -236,13 +240,13 @@ def monitor(sample, rows, interval: float | None) -> Group:
             t.add_row(r.wq.label, n(r.total), n(r.infl), n(r.cpu_time, "{:.1f}"), n(r.cpu_intensive),
                       n(r.cmw_rpr), n(r.mayday), n(r.rescued), n(r.rates.get("total"), "{:.1f}"),
                       n(r.rates.get("cpu%"), "{:.1f}"), str(r.wq.nr_active))
-        return Group(t)
+        return Group(t, *warnings(sample))
     t = _table(title, "WORKQUEUE", "active", "inactive", "in flight", right=("active", "inactive", "in flight"))
     for r in rows:
         t.add_row(r.wq.label, str(r.wq.nr_active), n(r.wq.inactive), str(r.wq.in_flight))
     note = Text("this kernel has no workqueue statistics (pwq->stats[] came in v6.5): "
                 "showing the active, inactive and in-flight items", style="yellow")
-    return Group(note, t)
+    return Group(note, t, *warnings(sample))
 
 
 def topology(snap: Snapshot, diffs: list) -> Group:
