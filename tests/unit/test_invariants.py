@@ -30,7 +30,7 @@ def test_every_check_looks_at_something(suite):
         seen |= {r.check for r in invariants.evaluate(fixture_snapshot(f"{suite}-{name}"))}
     unused = set(invariants.CHECKS) - seen - {"flush.overflow", "mayday.rescuer"}  # only when they occur
     if suite == "bookworm":
-        unused -= {"node.nr_sum", "node.nr_max"}  # per-node counters came in v6.9
+        unused -= {"node.nr_sum"}  # per-node counters came in v6.9
     assert unused == set()
 
 
@@ -76,7 +76,6 @@ DOCTORINGS = {
     "inactive.activation": (lambda s: setattr(wq(s, "wqi_flush"), "max_active", 5),
                             "2 inactive only if nr_active 1 >= max_active 5"),
     "node.nr_sum": (lambda s: setattr(wq(s, "wqi_delayed_unbound").node_nr_active[0], "nr", 1), "nr 0"),
-    "node.nr_max": (lambda s: setattr(wq(s, "wqi_delayed_unbound").node_nr_active[0], "max", -1), "nr <= -1"),
     "pwq.refcnt": (lambda s: setattr(pwq_cpu(s, "wqi_barrier", 0), "refcnt", 2), ">= 5 (1 slots, 4 items"),
     "pool.nr_idle": (lambda s: setattr(pool_of(s, "cpu", 0), "nr_idle", 7), "nr_idle"),
     "pool.idle_flags": (lambda s: idle_worker(s).flag_names.remove("WORKER_IDLE"),
@@ -137,6 +136,22 @@ def test_running_item_that_requeued_itself_as_inactive_still_counts_as_active(su
     p.nr_inactive += 1
     assert "INACTIVE" in run.flag_names and p.nr_active == 1
     assert failing(snap) == []
+
+
+def test_unbound_activation_is_the_pending_queue(suite):
+    """v6.9+: the saturated unbound pwq waits on its node's pending_pwqs; a raised max (CPU hotplug
+    raises it without activating) leaves nr below max, which is legal; leaving the queue is not."""
+    snap = copy.deepcopy(fixture_snapshot(f"{suite}-scenarios"))
+    w = wq(snap, "wqi_saturate")
+    if not w.node_nr_active:
+        pytest.skip("per-node counters came in v6.9")
+    p = next(p for p in w.pwqs if p.nr_inactive)
+    n = next(n for n in w.node_nr_active if p.address in n.pending_pwqs)
+    n.max += 3
+    assert failing(snap) == []
+    n.pending_pwqs.remove(p.address)
+    bad = failing(snap)
+    assert [r.check for r in bad] == ["inactive.activation"] and "pending_pwqs" in bad[0].expected
 
 
 def test_scenario_prediction_mismatch_is_caught():

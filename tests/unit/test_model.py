@@ -99,6 +99,23 @@ def test_flush_colors_and_overflow():
     holds(m)
 
 
+def test_overflow_flushers_share_the_color_that_frees_up():
+    """flush_workqueue() moves every overflow flusher to the queue with one color: all hold."""
+    m = Machine(V7)
+    m.alloc_workqueue("w", ["WQ_PERCPU"], 0)
+    for i in range(15):  # one item in flight per color, a flusher waiting on each
+        m.queue_work_on(0, "w", f"a{i}", "f", "blocks")
+        m.flush_workqueue("w", f"t{i}")
+    m.flush_workqueue("w", "o1")
+    m.flush_workqueue("w", "o2")
+    wq = m.wqs["w"]
+    assert [f.task for f in wq.flusher_overflow] == ["o1", "o2"]
+    m.release("a0")
+    colors = [f.flush_color for f in wq.flusher_queue]
+    assert colors[-2] == colors[-1] and wq.flusher_overflow == []
+    holds(m)
+
+
 def test_flush_with_nothing_in_flight_returns_at_once():
     m = Machine(V61)
     m.alloc_workqueue("w", [], 1)
@@ -143,6 +160,18 @@ def test_requeue_while_running_goes_to_the_running_worker():
     m.queue_work_on(0, "w", "a", "f", "blocks")
     a = m.works["a"]
     assert a.where == "scheduled" and a.holder.current is a
+    holds(m)
+
+
+def test_requeue_with_another_function_is_a_new_item():
+    """find_worker_executing_work() matches current_func too: with another function the work runs
+    again on a second worker, concurrently."""
+    m = Machine(V7)
+    m.alloc_workqueue("w", ["WQ_PERCPU"], 0)
+    m.queue_work_on(0, "w", "a", "f1", "blocks")
+    m.queue_work_on(0, "w", "a", "f2", "blocks")
+    runners = [w for p in m.pools for w in p.workers if w.current is m.works["a"]]
+    assert sorted(w.current_func for w in runners) == ["f1", "f2"] and m.works["a"].where is None
     holds(m)
 
 

@@ -60,12 +60,13 @@ def to_snapshot(m: Machine) -> Snapshot:
             ))
         snap.workqueues.append(out)
 
-    def work(w: MWork, where: str, position: int, pool_id, pwq, worker=None, color=None, inactive=None) -> Work:
-        inactive = w.inactive if inactive is None else inactive
-        flags = [n for n, on in (("PENDING", w.pending), ("INACTIVE", inactive), ("PWQ", w.pwq is not None),
+    def work(w: MWork, where: str, position: int, pool_id, pwq, worker=None, color=None, func=None) -> Work:
+        # The flags are those of the data word as it is now (for a running item, as the readers
+        # show it); a running item's color, pwq and function are the worker's.
+        flags = [n for n, on in (("PENDING", w.pending), ("INACTIVE", w.inactive), ("PWQ", w.pwq is not None),
                                  ("LINKED", w.linked)) if on]
         wq = wq_of_pwq.get(pwq.address) if pwq is not None else w.delayed_wq
-        return Work(address=w.address, func=FuncRef(0, w.func, None), flag_names=flags,
+        return Work(address=w.address, func=FuncRef(0, func or w.func, None), flag_names=flags,
                     color=w.color if color is None else color, where=where, position=position,
                     pwq=pwq.address if pwq is not None else None, wq=wq.address if wq else None,
                     wq_name=wq.name if wq else None, pool_id=pool_id,
@@ -100,7 +101,7 @@ def to_snapshot(m: Machine) -> Snapshot:
                 address=worker.address, pool_id=pool.id, id=worker.id, flag_names=flags,
                 task=_task(f"kworker/{pool.id}:{worker.id}"), name=f"kworker/{pool.id}:{worker.id}",
                 current_work=cur.address if cur else None,
-                current_func=FuncRef(0, cur.func, None) if cur else None,
+                current_func=FuncRef(0, worker.current_func, None) if cur else None,
                 current_pwq=worker.current_pwq.address if cur else None,
                 current_color=worker.current_color if cur else None,
                 # Blocked, or released but still waiting for its CPU: not yet back in nr_running.
@@ -108,7 +109,7 @@ def to_snapshot(m: Machine) -> Snapshot:
             ))
             if cur is not None:
                 snap.works.append(work(cur, "running", 0, pool.id, worker.current_pwq, worker,
-                                       color=worker.current_color, inactive=worker.current_inactive))
+                                       color=worker.current_color, func=worker.current_func))
             for i, w in enumerate(worker.scheduled):
                 snap.works.append(work(w, "scheduled", i, pool.id, w.pwq, worker))
     for wq in m.wqs.values():

@@ -61,6 +61,8 @@ class MWorker:
     current_pwq: "MPwq | None" = None
     current_color: int = 0
     current_inactive: bool = False
+    #: worker->current_func: the function it started (the work may be given another one meanwhile).
+    current_func: str = ""
     #: What the running function does: fixed when it starts (the item may be queued again meanwhile).
     current_behaviour: str = "returns"
     scheduled: list[MWork] = field(default_factory=list)
@@ -437,7 +439,9 @@ class Machine:
     # ---- workers
 
     def find_worker_executing_work(self, pool: MPool, work: MWork) -> MWorker | None:
-        return next((w for w in pool.workers if w.current is work), None)
+        """Both the work_struct and its function must match, as in the kernel: a work given another
+        function while it runs is a new item, and another worker may run it concurrently."""
+        return next((w for w in pool.workers if w.current is work and w.current_func == work.func), None)
 
     def _hogged(self, cpu: int) -> bool:
         """A spinning item holds its CPU (PREEMPT_NONE): no other kworker of that CPU runs."""
@@ -484,9 +488,9 @@ class Machine:
             # process_one_work(): the item leaves its list, PENDING is cleared, the pool is remembered.
             worker.current, worker.current_pwq = work, work.pwq
             worker.current_color, worker.current_inactive = work.color, work.inactive
-            worker.current_behaviour = work.behaviour
+            worker.current_behaviour, worker.current_func = work.behaviour, work.func
             work.where = work.holder = None
-            work.pwq, work.pending, work.last_pool = None, False, worker.pool
+            work.pwq, work.pending, work.inactive, work.last_pool = None, False, False, worker.pool
             if work.is_barrier:
                 self.blocked.pop(work.waiter, None)  # complete(&barr->done)
                 self._finish(worker)
@@ -504,9 +508,9 @@ class Machine:
         """A blocked or spinning work function returns (once its worker gets a CPU)."""
         work = self.works[work_name]
         for pool in self.pools:
-            worker = self.find_worker_executing_work(pool, work)
-            if worker is not None:
-                worker.current_behaviour = "returns"
+            for worker in pool.workers:
+                if worker.current is work:
+                    worker.current_behaviour = "returns"
         self.settle()
 
     # ---- flushing
