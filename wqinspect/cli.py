@@ -94,6 +94,16 @@ def _regex(ctx, param, value):
     return value
 
 
+def named_workqueues(snap: Snapshot, name: str) -> list:
+    """The workqueues called ``name`` (or whose system_*wq variable it is); one line and exit 2 if none."""
+    from .views.common import named
+
+    found = [w for w in snap.workqueues if named(w, name)]
+    if not found:
+        fail(f"no workqueue named {name!r}")
+    return found
+
+
 def target_options(fn):
     """The options that choose what to inspect, accepted by every command."""
     opts = [
@@ -175,11 +185,9 @@ def workers(core, qemu, symbols, from_file, as_json):
 @guarded
 def works(wq_name, pool_id, core, qemu, symbols, from_file, as_json):
     """Work items: running, scheduled, queued, inactive and delayed (timer) ones."""
-    from .views.common import named
-
     snap = load_snapshot(core, qemu, symbols, from_file)
-    if wq_name is not None and not any(named(w, wq_name) for w in snap.workqueues):
-        fail(f"no workqueue named {wq_name!r}")
+    if wq_name is not None:
+        named_workqueues(snap, wq_name)
     if pool_id is not None and snap.pool(pool_id) is None:
         fail(f"no pool {pool_id}")
     selected = tables.select_works(snap, wq_name, pool_id)
@@ -192,12 +200,8 @@ def works(wq_name, pool_id, core, qemu, symbols, from_file, as_json):
 @guarded
 def show(wq, core, qemu, symbols, from_file, as_json):
     """The tree of one workqueue: pool_workqueues, pools, workers, works."""
-    from .views.common import named
-
     snap = load_snapshot(core, qemu, symbols, from_file)
-    found = [w for w in snap.workqueues if named(w, wq)]
-    if not found:
-        fail(f"no workqueue named {wq!r}")
+    found = named_workqueues(snap, wq)
     emit(as_json, lambda: data.show(snap, found), lambda: tables.show(snap, found))
 
 

@@ -126,7 +126,7 @@ def stalls(ctx: _Ctx) -> list[Finding]:
         if stuck_j <= thresh * hz and not (reports or pool.cpu_stall):
             # (A pool the kernel has reported stays a stall whatever --thresh says.)
             if stuck_j > thresh * hz // 2:
-                out.append(Finding("warning", "stall", f"{pool_description(snap, pool)} has made no progress for "
+                out.append(Finding("warning", "stall", f"{desc} has made no progress for "
                                                        f"{stuck_j / hz:.1f} s", f"pool {pool.id}",
                                    [f"the watchdog would report it in {v.until / hz:.1f} s "
                                     f"(threshold {thresh} s, {origin})"],

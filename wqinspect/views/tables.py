@@ -105,7 +105,7 @@ def select_works(snap: Snapshot, wq_name: str | None = None, pool_id: int | None
         if pool_id is not None and w.in_pool != pool_id:
             continue
         out.append(w)
-    return sorted(out, key=lambda w: (common.WHERE_ORDER.get(w.where, 9), w.pool_id if w.pool_id is not None else -1,
+    return sorted(out, key=lambda w: (common.WHERE_ORDER.get(w.where, 9), w.in_pool if w.in_pool is not None else -1,
                                       w.wq_name or "", w.position))
 
 
