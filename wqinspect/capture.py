@@ -8,7 +8,6 @@ of the capture goes on: a live kernel changes under the reader, and a vmcore
 may be corrupt.
 """
 
-import dataclasses
 import datetime
 from contextlib import contextmanager
 from typing import Iterable
@@ -26,13 +25,14 @@ from .kernel import stats as kstats
 from .kernel import topology as ktopo
 from .kernel import watchdog as kwd
 from .kernel import workqueue as kwq
-from .kernel.layout import decode_flags, enum_value, layout, symbol_address
+from .kernel.layout import enum_value, layout, symbol_address
 from .kernel.walk import WalkError
-from .kernel.work import (barrier_waiter, decode_work_data, for_each_rcu_callback, for_each_wheel_timer,
+from .kernel.work import (barrier_waiter, for_each_rcu_callback, for_each_wheel_timer,
                           RawWork, rcu_work_of, read_work, timer_delayed_work, work_list)
 from .snapshot import (Barrier, BrokenTimer, CountersSample, CpuIntensive, DelayedTimer, Flusher, FuncRef, HogEntry,
                        KernelInfo, LogRecord, Module, NodeNrActive, Pool, Pwq, ReadWarning, Scope, Snapshot, Target,
-                       TaskRef, TaskStack, Topology, Watchdog, Work, Worker, WqCounters, Workqueue, link_barriers)
+                       TaskRef, TaskStack, Topology, Watchdog, Work, Worker, WqCounters, Workqueue, link_works)
+from .snapshot.layout import decode_flags, decode_work_data
 
 #: Errors a racing live kernel or a corrupt dump produce while reading.
 READ_ERRORS = (FaultError, WalkError, ValueError, OverflowError)
@@ -44,7 +44,7 @@ class _Reader:
         self.lay = layout(prog)
         self.warnings: list[ReadWarning] = []
         self.modules: list[Module] = []
-        self.image: list[int] = []
+        self.image: tuple[int, int] | None = None
         self._funcs: dict[int, FuncRef] = {}
         self.pwq_owner: dict[int, Workqueue] = {}
 
@@ -82,7 +82,7 @@ class _Reader:
             ref = self._funcs[address] = FuncRef(address, name, module)
         return ref
 
-    def is_code(self, address: int, image: list[int]) -> bool:
+    def is_code(self, address: int, image: tuple[int, int] | None) -> bool:
         """Whether ``address`` is in the kernel image or in a loaded module."""
         if image and image[0] <= address < image[1]:
             return True
@@ -108,7 +108,6 @@ class _Reader:
                 hz = round(1e9 / prog["tick_nsec"].value_())
             except (KeyError, LookupError, ZeroDivisionError):
                 self.warn("kernel", "HZ could not be determined: durations are not shown")
-        features = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self.lay).items()}
         return KernelInfo(
             release=uts.release.string_().decode(),
             version=uts.version.string_().decode(),
@@ -119,8 +118,8 @@ class _Reader:
             possible_cpus=list(for_each_possible_cpu(prog)),
             online_cpus=list(for_each_online_cpu(prog)),
             nr_node_ids=nr_node_ids(prog),
-            module_area=list(kmem.module_area(prog) or []),
-            features=features,
+            module_area=kmem.module_area(prog),
+            features=self.lay,
         )
 
     def read_modules(self) -> tuple[list[Module], list[int], str | None]:
@@ -129,13 +128,13 @@ class _Reader:
         with self.guard("modules"):
             for mod in self.collect("modules", for_each_module(prog)):
                 with self.guard("module"):
-                    regions = [[start, start + size] for start, size in module_address_regions(mod) if size]
+                    regions = [(start, start + size) for start, size in module_address_regions(mod) if size]
                     mods.append(Module(mod.name.string_().decode(errors="replace"), regions))
         self.modules = mods
-        image = []
+        image = None
         start, end = symbol_address(prog, "_text"), symbol_address(prog, "_end")
         if start is not None and end is not None:
-            image = [start, end]
+            image = (start, end)
         self.image = image
         last = None
         with self.guard("last_unloaded_module"):
@@ -250,12 +249,7 @@ class _Reader:
         lay = self.lay
         flags = wq.flags.value_()
         max_active, saved, min_active = kwq.workqueue_max_active(wq)
-        if flags & lay.wq_flag("WQ_BH"):
-            kind = "bh"
-        elif flags & lay.wq_flag("WQ_UNBOUND"):
-            kind = "ordered" if flags & lay.wq_flag("__WQ_ORDERED") else "unbound"
-        else:
-            kind = "percpu"
+        kind = lay.wq_kind(flags)
         rescuer = wq.rescuer
         out = Workqueue(
             address=wq.value_(), name=kwq.workqueue_name(wq), system_var=system.get(wq.value_()), flags=flags,
@@ -395,7 +389,7 @@ class _Reader:
         if wd.thresh is not None:
             with self.guard("workqueue watchdog"):
                 wd.touched, per_cpu_touched = kwd.watchdog_touched(self.prog)
-                wd.touched_cpu = [[c, t] for c, t in sorted(per_cpu_touched.items())]
+                wd.touched_cpu = sorted(per_cpu_touched.items())
         return wd
 
     def cpu_intensive(self) -> CpuIntensive:
@@ -520,16 +514,6 @@ class _Reader:
         return out
 
 
-def _link_works(snap: Snapshot, owners: dict[int, Workqueue]) -> None:
-    """Fill in each work's workqueue, and the work each barrier waits for."""
-    by_addr = {wq.address: wq for wq in snap.workqueues}
-    for w in snap.works:
-        wq = owners.get(w.pwq) if w.pwq else by_addr.get(w.wq)
-        if wq is not None:
-            w.wq, w.wq_name = wq.address, wq.name
-    link_barriers(snap)
-
-
 def capture(prog: Program, target: Target, deep: bool = False) -> Snapshot:
     """Read everything wqinspect shows from ``prog`` (whose debug info is loaded).
 
@@ -569,7 +553,7 @@ def capture(prog: Program, target: Target, deep: bool = False) -> Snapshot:
     delayed, broken = r.delayed_works()
     snap.works += delayed + r.rcu_works()
     snap.broken_timers = broken
-    _link_works(snap, r.pwq_owner)
+    link_works(snap, r.pwq_owner)
     snap.topology = r.topology(snap.kernel.nr_cpu_ids, snap.kernel.nr_node_ids)
     if target.mode == "kcore":
         # The running kernel's sysfs is this host's /sys: keep what it says, to compare with memory.
@@ -593,7 +577,7 @@ def sample_counters(prog: Program) -> CountersSample:
     lay = layout(prog)
     system = kwq.system_workqueues(prog)
     has = kstats.has_stats(prog)
-    unbound, reclaim = lay.wq_flag("WQ_UNBOUND"), lay.wq_flag("WQ_MEM_RECLAIM")
+    reclaim = lay.wq_flag("WQ_MEM_RECLAIM")
     t = time.time()
     # A list that changes under a live read (a workqueue destroyed, an inactive item activated
     # or cancelled) costs that workqueue's row or the rest of the list for this interval, with a
@@ -603,7 +587,7 @@ def sample_counters(prog: Program) -> CountersSample:
     for wq in r.collect("workqueues list", kstats.workqueue_addresses(prog)):
         with r.guard(f"workqueue {wq:#x}"):
             c = kstats.workqueue_counters(prog, wq, count_inactive=not has)
-            rows.append(WqCounters(c.address, c.name, system.get(c.address), bool(c.flags & unbound),
+            rows.append(WqCounters(c.address, c.name, system.get(c.address), lay.wq_kind(c.flags),
                                    bool(c.flags & reclaim), c.stats, c.nr_active, c.in_flight, c.inactive))
     return CountersSample(prog["init_uts_ns"].name.release.string_().decode(), t, prog["jiffies"].value_(),
                           lay.hz, has, rows, r.warnings)

@@ -22,7 +22,8 @@ from rich.console import Console
 
 from . import __version__
 from .check import ScenarioError
-from .snapshot import Snapshot, SnapshotError, to_json
+from .snapshot import Snapshot, SnapshotError
+from .views.jsonout import jsonable
 from .target import TargetError, open_target
 from .monitor import SORT_KEYS as SORT_KEYS_CHOICES
 from .views import data, tables
@@ -315,7 +316,7 @@ def monitor(pattern, interval, sort, top, prometheus, output, core, qemu, symbol
     if from_file:
         if core or qemu or symbols:
             raise TargetError("--from reads a saved snapshot: it takes no --core, --qemu or --symbols")
-        source = counters_from_snapshot(Snapshot.load(from_file))
+        source = mon.counters_from_snapshot(Snapshot.load(from_file))
         read, live = (lambda: source), False
     else:
         from .capture import sample_counters
@@ -347,7 +348,7 @@ def monitor(pattern, interval, sort, top, prometheus, output, core, qemu, symbol
                 click.echo(json.dumps({"timestamp": sample.time, "kernel": sample.kernel, "jiffies": sample.jiffies,
                                        "stats": sample.has_stats,
                                        "workqueues": [r.as_dict(sample.time) for r in rows],
-                                       "warnings": to_json(sample.warnings)}))
+                                       "warnings": jsonable(sample.warnings)}))
             elif view:
                 view.update(tables.monitor(sample, rows, interval), refresh=True)
             else:
@@ -362,28 +363,6 @@ def monitor(pattern, interval, sort, top, prometheus, output, core, qemu, symbol
     finally:
         if view:
             view.stop()
-
-
-def counters_from_snapshot(snap: Snapshot):
-    """The monitor's counters, from a saved snapshot (one sample)."""
-    from .snapshot import CountersSample, WqCounters
-
-    rows = []
-    has = any(p.stats is not None for wq in snap.workqueues for p in wq.pwqs)
-    for wq in snap.workqueues:
-        stats = None
-        if has:
-            stats = {}
-            for p in wq.pwqs:
-                for k, v in (p.stats or {}).items():
-                    stats[k] = stats.get(k, 0) + v
-        rows.append(WqCounters(wq.address, wq.name, wq.system_var, "WQ_UNBOUND" in wq.flag_names,
-                               "WQ_MEM_RECLAIM" in wq.flag_names, stats, sum(p.nr_active for p in wq.pwqs),
-                               sum(sum(p.nr_in_flight) for p in wq.pwqs),
-                               None if has else sum(p.nr_inactive for p in wq.pwqs)))
-    import datetime
-    t = datetime.datetime.fromisoformat(snap.target.captured_at).timestamp() if snap.target.captured_at else 0.0
-    return CountersSample(snap.kernel.release, t, snap.kernel.jiffies, snap.kernel.hz, has, rows, snap.warnings)
 
 
 @main.command()

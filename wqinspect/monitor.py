@@ -17,7 +17,7 @@ inactive and in-flight items, which it can read.
 import re
 from dataclasses import dataclass, field
 
-from .snapshot import CountersSample, WqCounters
+from .snapshot import CountersSample, Snapshot, WqCounters
 
 #: Sort keys: column name -> value of a row (larger first, but name ascending).
 SORT_KEYS = ("name", "total", "infl", "cputime", "cpuitsv", "cmw", "mayday", "rescued", "active", "inflight",
@@ -112,3 +112,18 @@ def rows(sample: CountersSample, previous: CountersSample | None = None, pattern
     else:
         out.sort(key=lambda r: (r.sort_value(sort) is None, -(r.sort_value(sort) or 0), r.wq.label))
     return out[:top] if top else out
+
+
+def counters_from_snapshot(snap: Snapshot) -> CountersSample:
+    """The monitor's counters, from a saved snapshot (one sample)."""
+    import datetime
+
+    has = any(p.stats is not None for wq in snap.workqueues for p in wq.pwqs)
+    rows = []
+    for wq in snap.workqueues:
+        tot = wq.totals()
+        rows.append(WqCounters(wq.address, wq.name, wq.system_var, wq.kind, "WQ_MEM_RECLAIM" in wq.flag_names,
+                               wq.stat_sums() if has else None, tot["active"], tot["in_flight"],
+                               None if has else tot["inactive"]))
+    t = datetime.datetime.fromisoformat(snap.target.captured_at).timestamp() if snap.target.captured_at else 0.0
+    return CountersSample(snap.kernel.release, t, snap.kernel.jiffies, snap.kernel.hz, has, rows, snap.warnings)

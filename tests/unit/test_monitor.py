@@ -10,8 +10,9 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families as parse_prometheus
 
 from wqinspect import monitor
-from wqinspect.cli import counters_from_snapshot, main
-from wqinspect.snapshot import ReadWarning, to_json
+from wqinspect.cli import main
+from wqinspect.monitor import counters_from_snapshot
+from wqinspect.snapshot import ReadWarning
 from wqinspect.views.metrics import openmetrics
 
 from .conftest import SNAPSHOTS, fixture_snapshot
@@ -98,7 +99,7 @@ def test_read_warnings_are_shown_with_the_rows(suite, tmp_path):
     snap = fixture_snapshot(f"{suite}-scenarios")
     snap.warnings.append(ReadWarning("workqueue 0xffff888004a2b000", "WalkError: list is a cycle"))
     f = tmp_path / "s.json"
-    f.write_text(json.dumps(to_json(snap)))
+    f.write_text(snap.dumps())
     r = CliRunner().invoke(main, ["monitor", "--from", str(f)], env={"COLUMNS": "200"})
     assert r.exit_code == 0 and "warning: workqueue 0xffff888004a2b000: WalkError: list is a cycle" in r.output
     r = CliRunner().invoke(main, ["monitor", "--json", "--from", str(f)])

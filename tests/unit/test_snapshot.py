@@ -5,22 +5,42 @@ import json
 import pytest
 
 from wqinspect.snapshot import SCHEMA_VERSION, Snapshot, SnapshotError, link_barriers
+from wqinspect.views.jsonout import jsonable
 
 
-def test_round_trip(scenarios_json):
-    snap = Snapshot.from_dict(scenarios_json)
-    assert json.loads(snap.dumps()) == scenarios_json
+def test_round_trip(scenarios_snap):
+    again = Snapshot.from_dict(json.loads(scenarios_snap.dumps()))
+    assert again == scenarios_snap
+    assert json.loads(again.dumps()) == json.loads(scenarios_snap.dumps())
 
 
-def test_addresses_are_hex_strings(scenarios_json):
-    wq = scenarios_json["workqueues"][0]
-    assert isinstance(wq["address"], str) and wq["address"].startswith("0x")
-    assert all(isinstance(p["address"], str) for p in wq["pwqs"])
-    assert isinstance(Snapshot.from_dict(scenarios_json).workqueues[0].address, int)
+def test_addresses_are_exact_integers_in_the_file_and_hex_in_json_output(scenarios_snap):
+    d = json.loads(scenarios_snap.dumps())
+    wq = d["workqueues"][0]
+    assert isinstance(wq["address"], int) and wq["address"] == scenarios_snap.workqueues[0].address > 1 << 63
+    out = jsonable(scenarios_snap.workqueues[0])
+    assert out["address"] == f"{scenarios_snap.workqueues[0].address:#x}"
+    assert all(p["address"].startswith("0x") and isinstance(p["refcnt"], int) for p in out["pwqs"])
+    work = next(w for w in scenarios_snap.works if w.where == "inactive")
+    assert jsonable(work)["data"].startswith("0x") and jsonable(work)["func"]["address"].startswith("0x")
+
+
+def test_schema_1_files_still_load(scenarios_snap):
+    """A schema-1 file (addresses as hex strings, kernel.features a plain object) upgrades on load."""
+    d = json.loads(scenarios_snap.dumps())
+    v1 = json.loads(json.dumps(d), object_hook=lambda o: o)
+    v1["schema"] = 1
+    v1["workqueues"][0]["address"] = hex(d["workqueues"][0]["address"])
+    v1["works"][0]["func"]["address"] = hex(d["works"][0]["func"]["address"])
+    v1["kernel_image"] = []
+    again = Snapshot.from_dict(v1)
+    assert again.workqueues[0].address == scenarios_snap.workqueues[0].address
+    assert again.works[0].func.address == scenarios_snap.works[0].func.address
+    assert again.kernel_image is None and again.schema == SCHEMA_VERSION
 
 
 def test_other_schema_is_refused(scenarios_json):
-    with pytest.raises(SnapshotError, match=f"schema 99 is not supported .*schema {SCHEMA_VERSION}"):
+    with pytest.raises(SnapshotError, match=f"schema 99 is not supported .*schemas 1 and {SCHEMA_VERSION}"):
         Snapshot.from_dict(dict(scenarios_json, schema=99))
 
 
@@ -30,6 +50,18 @@ def test_malformed_snapshot_is_one_error(scenarios_json):
         Snapshot.from_dict(bad)
     with pytest.raises(SnapshotError):
         Snapshot.from_dict(dict(scenarios_json, pools="nope"))
+
+
+@pytest.mark.parametrize("value", ["1" * 25, str(1 << 64)])
+def test_more_than_64_bits_is_refused(tmp_path, scenarios_snap, value):
+    text = scenarios_snap.dumps()
+    addr = str(scenarios_snap.workqueues[0].address)
+    f = tmp_path / "big.json"
+    f.write_text(text.replace(addr, value, 1))
+    with pytest.raises(SnapshotError, match=r"snapshot\.workqueues\[0\]\.address: more than 64 bits"):
+        Snapshot.load(str(f))
+    f.write_text(text.replace('"kind"', '"comm_with_digits_' + "9" * 30 + '": 0, "kind"', 1))
+    assert Snapshot.load(str(f)) == scenarios_snap  # a long number elsewhere is no error
 
 
 def test_load_errors(tmp_path):
@@ -72,6 +104,7 @@ def test_second_flusher_of_a_running_work(scenarios_snap):
         w.position += 1
     second.position = 0
     scenarios_snap.works.append(second)
+    scenarios_snap.reindex()
     for b in (first, second):
         b.barrier.target = None
     link_barriers(scenarios_snap)

@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from wqinspect.cli import main
+from wqinspect.snapshot import SCHEMA_VERSION
 from wqinspect.views.common import cpulist, jiffies_ago
 
 from .conftest import SNAPSHOTS
@@ -28,7 +29,7 @@ def test_json_is_valid_and_names_the_kernel(cmd, snapfile, scenarios_snap):
     assert code == 0
     data = json.loads(out)
     assert data["kernel"]["release"] == scenarios_snap.kernel.release
-    assert data["schema"] == 1
+    assert data["schema"] == SCHEMA_VERSION
 
 
 def test_workqueue_totals_are_the_sums_of_their_pwqs(snapfile, scenarios_snap):

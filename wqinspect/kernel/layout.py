@@ -4,16 +4,17 @@
 Every difference between kernel versions that the readers care about is
 detected here, once per program, by the presence of a member, a symbol or an
 enumerator, never from a version number (distributions backport: Debian's
-6.12 has 6.17's ``WQ_PERCPU`` and 7.0's ``mayday_cursor``).  Each field names
-the upstream commit that introduced the difference.  Readers ask
+6.12 has 6.17's ``WQ_PERCPU`` and 7.0's ``mayday_cursor``).  The result is
+the drgn-free record :class:`wqinspect.snapshot.layout.Layout`, whose fields
+name the upstream commit that introduced each difference.  Readers ask
 :func:`layout` instead of probing types themselves.
 """
 
-import dataclasses
 import re
-from dataclasses import dataclass
 
 from drgn import Program, Type
+
+from ..snapshot.layout import Layout
 
 
 def has_member(type: Type, member: str) -> bool:
@@ -53,134 +54,6 @@ def _flag_enumerators(prog: Program, anchor: str, prefix: str, exclude: str) -> 
         if re.match(prefix, e.name) and not re.search(exclude, e.name)
         and e.value > 0 and e.value & (e.value - 1) == 0
     )
-
-
-@dataclass(frozen=True)
-class Layout:
-    # -- struct workqueue_struct
-    #: "cpu_pwq": a per-cpu pointer to each CPU's pwq, for every kind of workqueue;
-    #: "cpu_pwqs": per-cpu embedded pwqs of per-cpu workqueues only, unbound ones
-    #: use numa_pwq_tbl[]. Commits 687a9aa56f81 ("workqueue: Make per-cpu
-    #: pool_workqueues allocated and released like unbound ones") and 636b927eba5b
-    #: ("workqueue: Make unbound workqueues to use per-cpu pool_workqueues") (in v6.6).
-    wq_cpu_pwq: str
-    #: wq->max_active/min_active (per workqueue) instead of pwq->max_active.
-    #: Commit a045a272d887 ("workqueue: Move pwq->max_active to wq->max_active") (in v6.9).
-    wq_max_active: bool
-    #: wq->node_nr_active[]: unbound concurrency counted per NUMA node.
-    #: Commit 91ccc6e7233b ("workqueue: Introduce struct wq_node_nr_active") (in v6.9).
-    wq_node_nr_active: bool
-    #: "attrs" (allocated for every workqueue) or "unbound_attrs" (unbound only).
-    #: Commit 464e454e1cb4 ("workqueue: rename wq->unbound_attrs to wq->attrs"),
-    #: queued for v7.3.
-    wq_attrs: str
-    # -- struct pool_workqueue
-    #: pwq->plugged: ordered workqueues hold back a new pwq until the old one drains.
-    #: Commit 4c065dbce1e8 ("workqueue: Enable unbound cpumask update on ordered
-    #: workqueues") (in v6.9).
-    pwq_plugged: bool
-    #: PWQ_STAT_* names, in index order, or () before commit 725e8ec59c56
-    #: ("workqueue: Add pwq->stats[] and a monitoring script") (in v6.5).
-    pwq_stats: tuple[str, ...]
-    #: pwq->mayday_cursor: the rescuer's place on the pool's worklist, not a work item.
-    #: Commit e5a30c303b07 ("workqueue: Process rescuer work items one-by-one using a
-    #: cursor") (in v7.0, backported to 6.12.y).
-    pwq_mayday_cursor: bool
-    # -- struct worker_pool
-    #: "last_progress_ts" or "watchdog_ts": jiffies of the pool's last progress.
-    #: Commit 6037160e52d7 ("workqueue: Rename pool->watchdog_ts to
-    #: pool->last_progress_ts") (in v7.0).
-    pool_progress_ts: str
-    #: pool->cpu_stall, set by the watchdog. Commit cd2440d66fec ("workqueue: Print
-    #: backtraces from CPUs with hung CPU bound workqueues") (in v6.4).
-    pool_cpu_stall: bool
-    #: per-cpu bh_worker_pools and POOL_BH. Commit 4cb1ef64609f ("workqueue:
-    #: Implement BH workqueues to eventually replace tasklets") (in v6.9).
-    bh_pools: bool
-    # -- struct worker
-    #: worker->current_at (task CPU time at start or last wakeup), commit 616db8779b1e
-    #: ("workqueue: Automatically mark CPU-hogging work items CPU_INTENSIVE") (in v6.5).
-    worker_current_at: bool
-    #: worker->current_start (jiffies when the current item started). Commit
-    #: e8e14ac7cfe4 ("workqueue: Show in-flight work item duration in stall
-    #: diagnostics") (in v7.0).
-    worker_current_start: bool
-    #: format_worker_id(): /proc/PID/comm of a kworker is built from the worker,
-    #: not task->comm. Commit 2a1b02bcba78 ("workqueue: Refactor worker ID
-    #: formatting and make wq_worker_comm() use full ID string") (in v6.10).
-    worker_full_id: bool
-    # -- work->data (include/linux/workqueue.h)
-    work_pending_bit: int
-    work_inactive_bit: int
-    work_pwq_bit: int
-    work_linked_bit: int
-    work_color_shift: int
-    work_color_bits: int
-    #: Bits below this hold flags and color; the pwq pointer is above.  Before
-    #: v6.9 the boundary was WORK_STRUCT_FLAG_BITS; since commit e9a8e01f9b13
-    #: ("workqueue: Clean up enum work_bits and related constants") (in v6.9)
-    #: FLAG_BITS counts flag bits only and WORK_STRUCT_PWQ_SHIFT is the boundary.
-    #: Commit afa4bb778e48 ("workqueue: clean up WORK_* constant types, clarify
-    #: masking") (in v6.4) made the masks #defines, absent from DWARF, so the
-    #: mask is computed here from the shift.
-    work_pwq_shift: int
-    work_offq_pool_shift: int
-    work_offq_pool_bits: int
-    #: Off-queue flag bits by name: CANCELING up to v6.9, BH since commit
-    #: 456a78eef267 ("workqueue: Remember whether a work item was on a BH
-    #: workqueue") (in v6.10).
-    work_offq_flags: tuple[tuple[str, int], ...]
-    #: Disable depth of a work item: (shift, bits), or None before commit
-    #: 86898fa6b8cd ("workqueue: Implement disable/enable for (delayed) work
-    #: items") (in v6.10).
-    work_offq_disable: tuple[int, int] | None
-    nr_colors: int
-    # -- flags, by enumerator name
-    wq_flags: tuple[tuple[str, int], ...]
-    pool_flags: tuple[tuple[str, int], ...]
-    worker_flags: tuple[tuple[str, int], ...]
-    # -- functions recognised on lists
-    wq_barrier_func: int | None
-    mayday_cursor_func: int | None
-    delayed_work_timer_fn: int | None
-    #: HZ, from the enumerator CREATE_COOLDOWN (= HZ) in kernel/workqueue.c.
-    hz: int | None
-    # -- limits, from include/linux/workqueue.h (WQ_MAX_ACTIVE went 512 -> 2048 in v6.13)
-    wq_max_active_limit: int
-    wq_dfl_active: int
-    #: WQ_DFL_MIN_ACTIVE (v6.9+), else None.
-    wq_dfl_min_active: int | None
-    #: WQ_MAX_UNBOUND_PER_CPU: unbound limit max(WQ_MAX_ACTIVE, this x CPUs) before v6.6.
-    wq_max_unbound_per_cpu: int | None
-    #: WORKER_NOT_RUNNING: flags that keep a worker out of pool->nr_running.
-    worker_not_running: int
-    #: Unbound workqueues with max_active == 1 are made ordered implicitly, until
-    #: commit 3bc1e711c26b ("workqueue: Don't implicitly make UNBOUND workqueues
-    #: w/ @max_active==1 ordered") (in v6.9) removed that with __WQ_ORDERED_EXPLICIT.
-    implicit_ordered: bool
-
-    @classmethod
-    def from_features(cls, features: dict) -> "Layout":
-        """The layout recorded in a snapshot's ``kernel.features``."""
-        def tup(v):
-            return tuple(tup(x) for x in v) if isinstance(v, list) else v
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: tup(v) for k, v in features.items() if k in names})
-
-    def flag(self, table: tuple[tuple[str, int], ...], name: str) -> int:
-        for n, v in table:
-            if n == name:
-                return v
-        return 0
-
-    def wq_flag(self, name: str) -> int:
-        return self.flag(self.wq_flags, name)
-
-    def pool_flag(self, name: str) -> int:
-        return self.flag(self.pool_flags, name)
-
-    def worker_flag(self, name: str) -> int:
-        return self.flag(self.worker_flags, name)
 
 
 def _need(value: int | None, name: str) -> int:
@@ -263,12 +136,3 @@ def layout(prog: Program) -> Layout:
     )
     prog.cache["wqinspect_layout"] = lay
     return lay
-
-
-def decode_flags(value: int, table: tuple[tuple[str, int], ...]) -> list[str]:
-    """Names of the bits of ``value``; bits with no name become a hex remainder."""
-    names = [n for n, v in table if value & v]
-    rest = value & ~sum(v for _, v in table)
-    if rest:
-        names.append(f"{rest:#x}")
-    return names

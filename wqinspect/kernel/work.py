@@ -12,61 +12,7 @@ from drgn import FaultError, Object, Program, container_of, offsetof, sizeof
 from drgn.helpers.linux.cpumask import for_each_possible_cpu
 from drgn.helpers.linux.percpu import per_cpu
 
-from .layout import Layout, layout
 from .walk import LIMIT, WalkError, list_node_addresses
-
-
-@dataclass(frozen=True)
-class WorkData:
-    """A decoded ``work_struct->data`` (atomic_long_t)."""
-
-    raw: int
-    pending: bool
-    inactive: bool
-    linked: bool
-    #: Set while the item is queued: ``pwq`` and ``color`` are then valid.
-    queued: bool
-    pwq: int
-    color: int | None
-    #: Off queue: the pool the item last ran on (None if unknown).
-    pool_id: int | None
-    offq_flags: tuple[str, ...]
-    disable_depth: int | None
-
-    def flag_names(self) -> list[str]:
-        names = [n for n, on in (("PENDING", self.pending), ("INACTIVE", self.inactive),
-                                 ("PWQ", self.queued), ("LINKED", self.linked)) if on]
-        return names + [f"OFFQ_{f}" for f in self.offq_flags]
-
-
-def decode_work_data(lay: Layout, data: int) -> WorkData:
-    """Decode ``work->data`` with the bit layout of the kernel at hand."""
-    data &= (1 << 64) - 1
-    queued = bool(data >> lay.work_pwq_bit & 1)
-    pool_id = offq = disable = None
-    if queued:
-        pwq = data & ~((1 << lay.work_pwq_shift) - 1)
-        color = data >> lay.work_color_shift & ((1 << lay.work_color_bits) - 1)
-    else:
-        pwq, color = 0, None
-        pool = data >> lay.work_offq_pool_shift & ((1 << lay.work_offq_pool_bits) - 1)
-        pool_id = None if pool == (1 << lay.work_offq_pool_bits) - 1 else pool
-        offq = tuple(name for name, bit in lay.work_offq_flags if data >> bit & 1)
-        if lay.work_offq_disable:
-            shift, bits = lay.work_offq_disable
-            disable = data >> shift & ((1 << bits) - 1)
-    return WorkData(
-        raw=data,
-        pending=bool(data >> lay.work_pending_bit & 1),
-        inactive=bool(data >> lay.work_inactive_bit & 1),
-        linked=bool(data >> lay.work_linked_bit & 1),
-        queued=queued,
-        pwq=pwq,
-        color=color,
-        pool_id=pool_id,
-        offq_flags=offq or (),
-        disable_depth=disable,
-    )
 
 
 @dataclass(frozen=True)

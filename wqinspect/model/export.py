@@ -32,7 +32,7 @@ def to_snapshot(m: Machine) -> Snapshot:
         kernel=KernelInfo(release="model", hz=250, jiffies=0, nr_cpu_ids=len(f.possible_cpus),
                           possible_cpus=list(f.possible_cpus), online_cpus=list(f.online_cpus),
                           nr_node_ids=f.nr_node_ids,
-                          features={"nr_colors": f.nr_colors, "worker_flags": [], "worker_not_running": None}),
+                          features=f.to_layout()),
         target=Target("model", "wqinspect.model", live=False),
     )
     wq_of_pwq = {}

@@ -9,7 +9,7 @@ every combination.
 
 from dataclasses import dataclass, field
 
-from ..kernel.layout import Layout
+from ..snapshot import Layout, WqKind
 
 
 @dataclass(frozen=True)
@@ -64,16 +64,26 @@ class Features:
             **topology,
         )
 
+    def to_layout(self) -> Layout:
+        """The layout record of a kernel with these features (for states the model makes)."""
+        return Layout(
+            nr_colors=self.nr_colors, wq_max_active=self.wq_max_active, wq_node_nr_active=self.node_nr_active,
+            implicit_ordered=self.implicit_ordered, wq_cpu_pwq="cpu_pwq" if self.unbound_pwq_per_cpu else "cpu_pwqs",
+            bh_pools=self.bh, wq_max_active_limit=self.max_active_limit, wq_dfl_active=self.dfl_active,
+            wq_dfl_min_active=self.dfl_min_active, wq_max_unbound_per_cpu=self.max_unbound_per_cpu,
+            wq_flags=tuple((name, 1 << i) for i, name in enumerate(sorted(self.wq_flag_names))),
+        )
+
     @classmethod
     def from_snapshot(cls, snap) -> "Features":
-        lay = Layout.from_features(snap.kernel.features)
+        lay = snap.kernel.features
         pools = {p.id: p for p in snap.pools}
         cpu_nodes = {p.cpu: p.node for p in snap.pools if p.cpu >= 0}
         # The unbound pools that default-attribute workqueues share: those of system_unbound_wq
         # (normal) and of an unbound WQ_HIGHPRI workqueue if one exists.
         unbound_nodes: dict[int, int] = {}
         for wq in snap.workqueues:
-            if wq.kind == "unbound" and wq.dfl_pwq:
+            if wq.kind == WqKind.UNBOUND and wq.dfl_pwq:
                 for p in wq.pwqs:
                     if p.address == wq.dfl_pwq and p.pool_id in pools:
                         pool = pools[p.pool_id]

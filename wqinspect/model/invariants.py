@@ -51,10 +51,8 @@ class _Index:
             key = w.pwq
             if key is not None:
                 self.pwq_items.setdefault(key, []).append(w)
-        self.nr_colors = int(snap.kernel.features.get("nr_colors", 16))
-        flags = dict(map(tuple, snap.kernel.features.get("worker_flags", [])))
-        nr = snap.kernel.features.get("worker_not_running")
-        self.not_running = frozenset(n for n, v in flags.items() if nr is not None and v & nr) or DEFAULT_NOT_RUNNING
+        self.nr_colors = snap.kernel.features.nr_colors
+        self.not_running = snap.kernel.features.not_running_flag_names() or DEFAULT_NOT_RUNNING
 
     def pwq_label(self, wq: Workqueue, p: Pwq) -> str:
         where = f"cpu {','.join(map(str, p.cpus))}" if p.cpus else "default"

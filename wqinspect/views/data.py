@@ -1,17 +1,18 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """The JSON form of each command: snapshot objects plus the derived values the tables show."""
 
-from ..snapshot import Snapshot, to_json
+from ..snapshot import Snapshot
+from .jsonout import jsonable
 from . import common
 
 
 def envelope(snap: Snapshot, key: str, items: list) -> dict:
     return {
         "schema": snap.schema,
-        "kernel": to_json(snap.kernel),
-        "target": to_json(snap.target),
+        "kernel": jsonable(snap.kernel),
+        "target": jsonable(snap.target),
         key: items,
-        "warnings": to_json(snap.warnings),
+        "warnings": jsonable(snap.warnings),
     }
 
 
@@ -19,12 +20,12 @@ def workqueues(snap: Snapshot, pattern: str | None = None) -> dict:
     items = []
     for wq in sorted(snap.workqueues, key=lambda w: (w.name, w.system_var or "")):
         if common.match_workqueue(wq, pattern):
-            items.append(to_json(wq) | {"label": wq.label, "flushing": wq.flushing} | common.wq_totals(wq))
+            items.append(jsonable(wq) | {"label": wq.label, "flushing": wq.flushing} | common.wq_totals(wq))
     return envelope(snap, "workqueues", items)
 
 
 def pools(snap: Snapshot) -> dict:
-    items = [to_json(p) | {"progress_seconds_ago": common.jiffies_ago(snap, p.progress_ts)}
+    items = [jsonable(p) | {"progress_seconds_ago": common.jiffies_ago(snap, p.progress_ts)}
              for p in sorted(snap.pools, key=lambda p: p.id)]
     return envelope(snap, "pools", items)
 
@@ -32,7 +33,7 @@ def pools(snap: Snapshot) -> dict:
 def workers(snap: Snapshot) -> dict:
     items = []
     for w in sorted(snap.workers, key=lambda w: (w.pool_id if w.pool_id is not None else 1 << 30, w.id)):
-        items.append(to_json(w) | {"state": w.state,
+        items.append(jsonable(w) | {"state": w.state,
                                     "running_seconds": common.jiffies_ago(snap, w.current_start)})
     return envelope(snap, "workers", items)
 
@@ -44,7 +45,7 @@ def works(snap: Snapshot, selected: list) -> dict:
         if w.delayed is not None:
             ago = common.jiffies_ago(snap, w.delayed.expires)
             extra["expires_in_seconds"] = None if ago is None else -ago
-        items.append(to_json(w) | extra)
+        items.append(jsonable(w) | extra)
     return envelope(snap, "works", items)
 
 
@@ -56,14 +57,14 @@ def show(snap: Snapshot, wqs: list) -> dict:
         for p in wq.pwqs:
             pool = snap.pool(p.pool_id)
             related = {w.worker for w in works if w.worker and (w.pwq == p.address)}
-            pwqs.append(to_json(p) | {
-                "pool": to_json(pool) if pool else None,
-                "workers": [to_json(w) | {"state": w.state} for w in snap.workers if w.address in related],
-                "works": [to_json(w) for w in works if w.pwq == p.address],
+            pwqs.append(jsonable(p) | {
+                "pool": jsonable(pool) if pool else None,
+                "workers": [jsonable(w) | {"state": w.state} for w in snap.workers if w.address in related],
+                "works": [jsonable(w) for w in works if w.pwq == p.address],
             })
-        entry = to_json(wq) | {"label": wq.label} | common.wq_totals(wq)
+        entry = jsonable(wq) | {"label": wq.label} | common.wq_totals(wq)
         entry["pwqs"] = pwqs
-        entry["delayed"] = [to_json(w) for w in works if w.where in ("delayed", "rcu")]
+        entry["delayed"] = [jsonable(w) for w in works if w.where in ("delayed", "rcu")]
         items.append(entry)
     return envelope(snap, "workqueues", items)
 
@@ -81,7 +82,7 @@ def check_report(report, show_all: bool = False) -> dict:
 
 def findings(snap: Snapshot, found: list) -> dict:
     out = envelope(snap, "findings", [{"severity": f.severity, "kind": f.kind, "what": f.what, "where": f.where,
-                                       "evidence": f.evidence, "suggestion": f.suggestion, "data": to_json(f.data)}
+                                       "evidence": f.evidence, "suggestion": f.suggestion, "data": jsonable(f.data)}
                                       for f in found])
     out["ok"] = not found
     return out
@@ -94,10 +95,10 @@ def topology(snap: Snapshot, diffs: list) -> dict:
             "cpu_pools": {str(c): p for c, p in sorted(cpu_pools(wq).items())}, "dfl_pool": dfl_pool(wq),
             "unbound_cpus": wq.cpus, "affn_scope": wq.affn_scope, "rescuer_pid": wq.rescuer_pid,
             "rescuer_cpus": wq.rescuer_cpus, "min_active": wq.min_active, "max_active": wq.max_active,
-            "node_nr_active": to_json(wq.node_nr_active), "node_pools": wq.node_pools}
+            "node_nr_active": jsonable(wq.node_nr_active), "node_pools": wq.node_pools}
            for wq in snap.workqueues]
     out = envelope(snap, "workqueues", wqs)
-    out["topology"] = to_json(snap.topology)
-    out["pools"] = [to_json(p) for p in sorted(snap.pools, key=lambda p: p.id)]
-    out["sysfs"] = None if snap.sysfs is None else [to_json(d) for d in diffs]
+    out["topology"] = jsonable(snap.topology)
+    out["pools"] = [jsonable(p) for p in sorted(snap.pools, key=lambda p: p.id)]
+    out["sysfs"] = None if snap.sysfs is None else [jsonable(d) for d in diffs]
     return out

@@ -37,7 +37,7 @@ def _labels(rows: list[Row]) -> dict[int, str]:
     out = {}
     for r in rows:
         labels = {"workqueue": r.wq.name, "system_var": r.wq.system_var or "",
-                  "kind": "unbound" if r.wq.unbound else "percpu"}
+                  "kind": str(r.wq.kind)}
         if seen[(r.wq.name, r.wq.system_var)] > 1:
             labels["address"] = f"{r.wq.address:#x}"  # same name twice: keep the series apart
         out[id(r)] = "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()) + "}"

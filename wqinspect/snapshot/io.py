@@ -1,0 +1,215 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Snapshot files: written and read with msgspec, validated while decoding.
+
+A file that does not match the schema is refused as a whole, with one line
+that names the path of the first bad value (``snapshot.works[3].where: ...``).
+Schema 1 files (addresses as hex strings) are upgraded on the way in.
+"""
+
+import datetime
+import re
+
+import msgspec
+import msgspec.inspect as mi
+
+from ..text import escape
+from .types import SCHEMA_VERSION, Snapshot
+
+
+_U64_MAX = (1 << 64) - 1
+
+
+class SnapshotError(Exception):
+    pass
+
+
+class _Head(msgspec.Struct):
+    schema: object = None
+
+
+_decoder = msgspec.json.Decoder(Snapshot)
+_head = msgspec.json.Decoder(_Head)
+_encoder = msgspec.json.Encoder()
+
+
+def dumps_bytes(snap: Snapshot, indent: int | None = 1) -> bytes:
+    data = _encoder.encode(snap)
+    return msgspec.json.format(data, indent=indent) if indent else data
+
+
+def dumps(snap: Snapshot, indent: int | None = 1) -> str:
+    return dumps_bytes(snap, indent).decode()
+
+
+def _invalid(e: Exception) -> SnapshotError:
+    text = str(e)
+    msg, _, path = text.rpartition(" - at `")
+    if not path:
+        msg, path = text, "$"
+    text = f"snapshot{path.rstrip('`').removeprefix('$')}: {msg[:1].lower()}{msg[1:]}"
+    return SnapshotError(f"not a valid wqinspect snapshot: {escape(text)}")
+
+
+def _checked(snap: Snapshot) -> Snapshot:
+    """What the types cannot say."""
+    at = snap.target.captured_at
+    if at:
+        try:
+            t = datetime.datetime.fromisoformat(at)
+            if t.tzinfo is None:
+                raise ValueError("no UTC offset")
+            t.timestamp()
+        except (ValueError, OverflowError) as e:
+            raise SnapshotError(f"not a valid wqinspect snapshot: snapshot.target.captured_at: "
+                                f"{escape(repr(at))} is not an ISO 8601 time with a UTC offset ({e})") from None
+    return snap
+
+
+def _schema_error(schema) -> SnapshotError:
+    return SnapshotError(f"snapshot schema {escape(repr(schema))[:40]} is not supported (this wqinspect reads "
+                         f"schemas 1 and {SCHEMA_VERSION})")
+
+
+#: An integer literal of 20 digits or more: maybe over 2^64 - 1, which msgspec cannot bound.
+_LONG_INT = re.compile(rb"\d{20,}")
+
+
+def _too_large(t, v, path: str) -> str | None:
+    """The path of the first integer over 2^64 - 1 in ``v`` (of type info ``t``), if any."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return path if v > _U64_MAX else None
+    if isinstance(t, mi.Metadata):
+        t = t.type
+    if isinstance(t, mi.UnionType):
+        t = next((u for u in t.types if not isinstance(u, mi.NoneType)), t)
+        t = t.type if isinstance(t, mi.Metadata) else t
+    if isinstance(t, mi.StructType):
+        for f in t.fields:
+            bad = _too_large(f.type, getattr(v, f.name, None), f"{path}.{f.encode_name}")
+            if bad:
+                return bad
+    elif isinstance(v, (list, tuple)):
+        items = t.item_types if isinstance(t, mi.TupleType) else [getattr(t, "item_type", None)] * len(v)
+        for i, (it, x) in enumerate(zip(items, v)):
+            bad = _too_large(it, x, f"{path}[{i}]")
+            if bad:
+                return bad
+    elif isinstance(v, dict):
+        for k, x in v.items():
+            bad = _too_large(getattr(t, "value_type", None), x, f"{path}.{k}")
+            if bad:
+                return bad
+    return None
+
+
+def decode(buf: bytes) -> Snapshot:
+    try:
+        try:
+            schema = _head.decode(buf).schema
+        except msgspec.ValidationError:
+            msgspec.json.decode(buf)  # a syntax error says more than "not an object"
+            raise
+        if schema == SCHEMA_VERSION and not isinstance(schema, bool):
+            snap = _decoder.decode(buf)
+            if _LONG_INT.search(buf):
+                bad = _too_large(mi.type_info(Snapshot), snap, "snapshot")
+                if bad:
+                    raise SnapshotError(f"not a valid wqinspect snapshot: {escape(bad)}: more than 64 bits")
+            return _checked(snap)
+        if schema != 1 or isinstance(schema, bool):
+            raise _schema_error(schema)
+        return from_dict(msgspec.json.decode(buf))
+    except msgspec.ValidationError as e:
+        raise _invalid(e) from None
+    except msgspec.DecodeError as e:
+        raise SnapshotError(f"not JSON: {escape(str(e))}") from None
+    except RecursionError:
+        raise SnapshotError("not a valid wqinspect snapshot: values are nested deeper than its schema") from None
+
+
+def from_dict(data) -> Snapshot:
+    """A snapshot from JSON values (schema 1 or 2)."""
+    schema = data.get("schema") if isinstance(data, dict) else None
+    if isinstance(schema, bool) or schema not in (1, SCHEMA_VERSION):
+        raise _schema_error(schema)
+    try:
+        if schema == 1:
+            data = upgrade_v1(data)
+        return _checked(msgspec.convert(data, Snapshot))
+    except msgspec.ValidationError as e:
+        raise _invalid(e) from None
+    except RecursionError:
+        raise SnapshotError("not a valid wqinspect snapshot: values are nested deeper than its schema") from None
+
+
+def load(path: str) -> Snapshot:
+    try:
+        with open(path, "rb") as f:
+            buf = f.read()
+    except OSError as e:
+        raise SnapshotError(f"cannot read {escape(path)}: {e.strerror}") from None
+    try:
+        snap = decode(buf)
+    except SnapshotError as e:
+        if str(e).startswith("not JSON"):
+            raise SnapshotError(f"{escape(path)} is {e}") from None
+        raise
+    snap.loaded_from = path
+    return snap
+
+
+# ---- schema 1
+
+def _is_addr(t) -> bool:
+    return isinstance(t, mi.Metadata) and bool(t.extra) and t.extra.get("addr", False)
+
+
+def _up(t, v):
+    if _is_addr(t):
+        if isinstance(v, str):
+            try:
+                return int(v, 16)
+            except ValueError:
+                return v  # refused by the validation that follows
+        return v
+    if isinstance(t, mi.UnionType):
+        for u in t.types:
+            if _is_addr(u) and isinstance(v, str):
+                return _up(u, v)
+        inner = [u for u in t.types if not isinstance(u, mi.NoneType)]
+        return _up(inner[0], v) if len(inner) == 1 and v is not None else v
+    if isinstance(t, mi.Metadata):
+        t = t.type
+    if isinstance(t, mi.StructType) and isinstance(v, dict):
+        for f in t.fields:
+            if f.encode_name in v:
+                v[f.encode_name] = _up(f.type, v[f.encode_name])
+        return v
+    if isinstance(t, (mi.ListType, mi.VarTupleType)) and isinstance(v, list):
+        return [_up(t.item_type, x) for x in v]
+    if isinstance(t, mi.TupleType) and isinstance(v, list) and len(v) == len(t.item_types):
+        return [_up(it, x) for it, x in zip(t.item_types, v)]
+    if isinstance(t, mi.DictType) and isinstance(v, dict):
+        return {k: _up(t.value_type, x) for k, x in v.items()}
+    return v
+
+
+_SNAPSHOT_TYPE = None
+
+
+def upgrade_v1(data: dict) -> dict:
+    """Schema 1 -> 2: hex strings become integers; empty [start, end) pairs become null."""
+    global _SNAPSHOT_TYPE
+    if _SNAPSHOT_TYPE is None:
+        _SNAPSHOT_TYPE = mi.type_info(Snapshot)
+    data = dict(data)
+    kernel = data.get("kernel")
+    if isinstance(kernel, dict):
+        kernel = data["kernel"] = dict(kernel)
+        if kernel.get("module_area") == []:
+            kernel["module_area"] = None
+    if data.get("kernel_image") == []:
+        data["kernel_image"] = None
+    data = _up(_SNAPSHOT_TYPE, data)
+    data["schema"] = SCHEMA_VERSION
+    return data

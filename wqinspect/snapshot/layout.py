@@ -1,0 +1,205 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""The record of what a kernel's workqueue code looks like, and what decodes with it.
+
+:func:`wqinspect.kernel.layout.layout` detects each field from a kernel's
+debug info (members, symbols, enumerators; never a version number) and the
+snapshot carries the record as ``kernel.features``, so that everything after
+the snapshot (the model, the checks, the views) uses the same facts without
+drgn.  The defaults are those of a current kernel, for states the model makes.
+"""
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from .vocab import WqKind
+
+#: A kernel address or a 64-bit word of flags (an integer in the snapshot file, exact to 64 bits;
+#: ``"0x…"`` in the commands' JSON).  msgspec bounds integers to int64 only, so values over 2^64 - 1
+#: are refused by :func:`wqinspect.snapshot.io.decode` instead.
+Addr = Annotated[int, msgspec.Meta(ge=0, extra={"addr": True})]
+#: An unsigned 64-bit kernel value that is not an address (jiffies, a threshold).
+U64 = Annotated[int, msgspec.Meta(ge=0, extra={"u64": True})]
+#: A bit number or shift in a 64-bit word.
+Bit = Annotated[int, msgspec.Meta(ge=0, le=63)]
+#: Flags by enumerator name: ((name, value), ...).
+Flags = tuple[tuple[str, U64], ...]
+
+
+class Layout(msgspec.Struct, frozen=True, kw_only=True):
+    # -- struct workqueue_struct
+    #: "cpu_pwq": a per-cpu pointer to each CPU's pwq, for every kind of workqueue;
+    #: "cpu_pwqs": per-cpu embedded pwqs of per-cpu workqueues only, unbound ones
+    #: use numa_pwq_tbl[]. Commits 687a9aa56f81 ("workqueue: Make per-cpu
+    #: pool_workqueues allocated and released like unbound ones") and 636b927eba5b
+    #: ("workqueue: Make unbound workqueues to use per-cpu pool_workqueues") (in v6.6).
+    wq_cpu_pwq: Literal["cpu_pwq", "cpu_pwqs"] = "cpu_pwq"
+    #: wq->max_active/min_active (per workqueue) instead of pwq->max_active.
+    #: Commit a045a272d887 ("workqueue: Move pwq->max_active to wq->max_active") (in v6.9).
+    wq_max_active: bool = True
+    #: wq->node_nr_active[]: unbound concurrency counted per NUMA node.
+    #: Commit 91ccc6e7233b ("workqueue: Introduce struct wq_node_nr_active") (in v6.9).
+    wq_node_nr_active: bool = True
+    #: "attrs" (allocated for every workqueue) or "unbound_attrs" (unbound only).
+    #: Commit 464e454e1cb4 ("workqueue: rename wq->unbound_attrs to wq->attrs"),
+    #: queued for v7.3.
+    wq_attrs: Literal["attrs", "unbound_attrs"] = "unbound_attrs"
+    # -- struct pool_workqueue
+    #: pwq->plugged: ordered workqueues hold back a new pwq until the old one drains.
+    #: Commit 4c065dbce1e8 ("workqueue: Enable unbound cpumask update on ordered
+    #: workqueues") (in v6.9).
+    pwq_plugged: bool = True
+    #: PWQ_STAT_* names, in index order, or () before commit 725e8ec59c56
+    #: ("workqueue: Add pwq->stats[] and a monitoring script") (in v6.5).
+    pwq_stats: tuple[str, ...] = ()
+    #: pwq->mayday_cursor: the rescuer's place on the pool's worklist, not a work item.
+    #: Commit e5a30c303b07 ("workqueue: Process rescuer work items one-by-one using a
+    #: cursor") (in v7.0, backported to 6.12.y).
+    pwq_mayday_cursor: bool = False
+    # -- struct worker_pool
+    #: "last_progress_ts" or "watchdog_ts": jiffies of the pool's last progress.
+    #: Commit 6037160e52d7 ("workqueue: Rename pool->watchdog_ts to
+    #: pool->last_progress_ts") (in v7.0).
+    pool_progress_ts: Literal["last_progress_ts", "watchdog_ts"] = "last_progress_ts"
+    #: pool->cpu_stall, set by the watchdog. Commit cd2440d66fec ("workqueue: Print
+    #: backtraces from CPUs with hung CPU bound workqueues") (in v6.4).
+    pool_cpu_stall: bool = True
+    #: per-cpu bh_worker_pools and POOL_BH. Commit 4cb1ef64609f ("workqueue:
+    #: Implement BH workqueues to eventually replace tasklets") (in v6.9).
+    bh_pools: bool = True
+    # -- struct worker
+    #: worker->current_at (task CPU time at start or last wakeup), commit 616db8779b1e
+    #: ("workqueue: Automatically mark CPU-hogging work items CPU_INTENSIVE") (in v6.5).
+    worker_current_at: bool = True
+    #: worker->current_start (jiffies when the current item started). Commit
+    #: e8e14ac7cfe4 ("workqueue: Show in-flight work item duration in stall
+    #: diagnostics") (in v7.0).
+    worker_current_start: bool = True
+    #: format_worker_id(): /proc/PID/comm of a kworker is built from the worker,
+    #: not task->comm. Commit 2a1b02bcba78 ("workqueue: Refactor worker ID
+    #: formatting and make wq_worker_comm() use full ID string") (in v6.10).
+    worker_full_id: bool = True
+    # -- work->data (include/linux/workqueue.h)
+    work_pending_bit: Bit = 0
+    work_inactive_bit: Bit = 1
+    work_pwq_bit: Bit = 2
+    work_linked_bit: Bit = 3
+    work_color_shift: Bit = 4
+    work_color_bits: Bit = 4
+    #: Bits below this hold flags and color; the pwq pointer is above.  Before
+    #: v6.9 the boundary was WORK_STRUCT_FLAG_BITS; since commit e9a8e01f9b13
+    #: ("workqueue: Clean up enum work_bits and related constants") (in v6.9)
+    #: FLAG_BITS counts flag bits only and WORK_STRUCT_PWQ_SHIFT is the boundary.
+    #: Commit afa4bb778e48 ("workqueue: clean up WORK_* constant types, clarify
+    #: masking") (in v6.4) made the masks #defines, absent from DWARF, so the
+    #: mask is computed here from the shift.
+    work_pwq_shift: Bit = 8
+    work_offq_pool_shift: Bit = 21
+    work_offq_pool_bits: Bit = 31
+    #: Off-queue flag bits by name: CANCELING up to v6.9, BH since commit
+    #: 456a78eef267 ("workqueue: Remember whether a work item was on a BH
+    #: workqueue") (in v6.10).
+    work_offq_flags: tuple[tuple[str, Bit], ...] = ()
+    #: Disable depth of a work item: (shift, bits), or None before commit
+    #: 86898fa6b8cd ("workqueue: Implement disable/enable for (delayed) work
+    #: items") (in v6.10).
+    work_offq_disable: tuple[Bit, Bit] | None = None
+    nr_colors: Annotated[int, msgspec.Meta(ge=1, le=64)] = 16
+    # -- flags, by enumerator name
+    wq_flags: Flags = ()
+    pool_flags: Flags = ()
+    worker_flags: Flags = ()
+    # -- functions recognised on lists
+    wq_barrier_func: Addr | None = None
+    mayday_cursor_func: Addr | None = None
+    delayed_work_timer_fn: Addr | None = None
+    #: HZ, from the enumerator CREATE_COOLDOWN (= HZ) in kernel/workqueue.c.
+    hz: int | None = None
+    # -- limits, from include/linux/workqueue.h (WQ_MAX_ACTIVE went 512 -> 2048 in v6.13)
+    wq_max_active_limit: int = 2048
+    wq_dfl_active: int = 1024
+    #: WQ_DFL_MIN_ACTIVE (v6.9+), else None.
+    wq_dfl_min_active: int | None = 8
+    #: WQ_MAX_UNBOUND_PER_CPU: unbound limit max(WQ_MAX_ACTIVE, this x CPUs) before v6.6.
+    wq_max_unbound_per_cpu: int | None = None
+    #: WORKER_NOT_RUNNING: flags that keep a worker out of pool->nr_running.
+    worker_not_running: int = 0
+    #: Unbound workqueues with max_active == 1 are made ordered implicitly, until
+    #: commit 3bc1e711c26b ("workqueue: Don't implicitly make UNBOUND workqueues
+    #: w/ @max_active==1 ordered") (in v6.9) removed that with __WQ_ORDERED_EXPLICIT.
+    implicit_ordered: bool = False
+
+    def flag(self, table: Flags, name: str) -> int:
+        for n, v in table:
+            if n == name:
+                return v
+        return 0
+
+    def wq_flag(self, name: str) -> int:
+        return self.flag(self.wq_flags, name)
+
+    def pool_flag(self, name: str) -> int:
+        return self.flag(self.pool_flags, name)
+
+    def wq_kind(self, flags: int) -> WqKind:
+        """What kind of workqueue ``wq->flags`` make."""
+        if flags & self.wq_flag("WQ_BH"):
+            return WqKind.BH
+        if flags & self.wq_flag("WQ_UNBOUND"):
+            return WqKind.ORDERED if flags & self.wq_flag("__WQ_ORDERED") else WqKind.UNBOUND
+        return WqKind.PERCPU
+
+    def not_running_flag_names(self) -> frozenset[str]:
+        """Names of the worker flags that keep a worker out of pool->nr_running."""
+        return frozenset(n for n, v in self.worker_flags if v & self.worker_not_running)
+
+
+def decode_flags(value: int, table: Flags) -> list[str]:
+    """Names of the bits of ``value``; bits with no name become a hex remainder."""
+    names = [n for n, v in table if value & v]
+    rest = value & ~sum(v for _, v in table)
+    if rest:
+        names.append(f"{rest:#x}")
+    return names
+
+
+class WorkData(msgspec.Struct, frozen=True):
+    """A decoded ``work_struct->data`` (atomic_long_t)."""
+
+    raw: int
+    pending: bool
+    inactive: bool
+    linked: bool
+    #: Set while the item is queued: ``pwq`` and ``color`` are then valid.
+    queued: bool
+    pwq: int
+    color: int | None
+    #: Off queue: the pool the item last ran on (None if unknown).
+    pool_id: int | None
+    offq_flags: tuple[str, ...]
+    disable_depth: int | None
+
+    def flag_names(self) -> list[str]:
+        names = [n for n, on in (("PENDING", self.pending), ("INACTIVE", self.inactive),
+                                 ("PWQ", self.queued), ("LINKED", self.linked)) if on]
+        return names + [f"OFFQ_{f}" for f in self.offq_flags]
+
+
+def decode_work_data(lay: Layout, data: int) -> WorkData:
+    """Decode ``work->data`` with the bit layout of the kernel at hand."""
+    data &= (1 << 64) - 1
+    queued = bool(data >> lay.work_pwq_bit & 1)
+    pool_id = offq = disable = None
+    if queued:
+        pwq = data & ~((1 << lay.work_pwq_shift) - 1)
+        color = data >> lay.work_color_shift & ((1 << lay.work_color_bits) - 1)
+    else:
+        pwq, color = 0, None
+        pool = data >> lay.work_offq_pool_shift & ((1 << lay.work_offq_pool_bits) - 1)
+        pool_id = None if pool == (1 << lay.work_offq_pool_bits) - 1 else pool
+        offq = tuple(name for name, bit in lay.work_offq_flags if data >> bit & 1)
+        if lay.work_offq_disable:
+            shift, bits = lay.work_offq_disable
+            disable = data >> shift & ((1 << bits) - 1)
+    return WorkData(data, bool(data >> lay.work_pending_bit & 1), bool(data >> lay.work_inactive_bit & 1),
+                    bool(data >> lay.work_linked_bit & 1), queued, pwq, color, pool_id, offq or (), disable)
