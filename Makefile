@@ -14,7 +14,7 @@ export KERNELS MODES
 APT_PACKAGES := qemu-system-x86 busybox-static kmod xz-utils zstd binutils gcc make libc6-dev libelf1 python3-venv \
 	bison flex libelf-dev bc
 
-.PHONY: all deps venv test unit vmtest kernels vmcore demo fixtures bench clean
+.PHONY: all deps venv test lint unit vmtest kernels vmcore demo fixtures bench clean
 all: test
 
 # apt packages (QEMU, busybox for the guest, kernel module build tools); only missing ones are installed.
@@ -35,7 +35,10 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 # The README's test command: unit tests, then the VM matrix.
-test: deps venv unit vmtest
+test: deps venv lint unit vmtest
+
+lint: venv
+	$(VENV)/bin/ruff check wqinspect tests testbed
 
 unit: venv
 	$(PY) -m pytest -q -rs tests/unit

@@ -24,7 +24,6 @@ import runpy
 import statistics
 import sys
 import time
-from pathlib import Path
 
 from . import TestbedError, bed, kerneltools, scenarios
 from .paths import BUILD

@@ -211,7 +211,8 @@ class Guest:
             rc, n = int(parts[2]), int(parts[3])
             out = f.read(n).decode(errors="replace")
         except socket.timeout:
-            raise TestbedError(f"guest command timed out after {timeout:.0f} s: {script[:200]}\n{self.tail()}")
+            raise TestbedError(f"guest command timed out after {timeout:.0f} s: {script[:200]}\n"
+                               f"{self.tail()}") from None
         if check and rc != 0:
             raise TestbedError(f"guest command failed ({rc}): {script[:200]}\n{out[-2000:]}")
         return rc, out

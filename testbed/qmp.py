@@ -20,7 +20,7 @@ class QMP:
                 break
             except (FileNotFoundError, ConnectionRefusedError):
                 if time.monotonic() > deadline:
-                    raise TestbedError(f"QMP socket {path} did not appear")
+                    raise TestbedError(f"QMP socket {path} did not appear") from None
                 time.sleep(0.05)
         self.file = self.sock.makefile("rwb")
         self.events: list[dict] = []

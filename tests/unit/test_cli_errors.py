@@ -190,10 +190,12 @@ def test_shipped_scenarios_outside_the_model_are_refused():
     (lambda d: d.__setitem__("kernel", None), "snapshot.kernel: expected `object`, got `null`"),
     (lambda d: d["workqueues"][0].__setitem__("name", 5), "snapshot.workqueues[0].name: expected `str`, got `int`"),
     (lambda d: d["pools"][0].__setitem__("cpu", None), "snapshot.pools[0].cpu: expected `int`, got `null`"),
-    (lambda d: d["workqueues"][0]["pwqs"][0].__setitem__("nr_in_flight", None), "nr_in_flight: expected `array`, got `null`"),
+    (lambda d: d["workqueues"][0]["pwqs"][0].__setitem__("nr_in_flight", None),
+     "nr_in_flight: expected `array`, got `null`"),
     (lambda d: d["works"][0].__setitem__("where", "bogus"), "snapshot.works[0].where: invalid enum value 'bogus'"),
     (lambda d: d["target"].__setitem__("captured_at", "yesterday"), "snapshot.target.captured_at"),
-    (lambda d: d["workqueues"][0]["pwqs"][0].__setitem__("stats", {"started": "5"}), "stats[...]: expected `int`, got `str`"),
+    (lambda d: d["workqueues"][0]["pwqs"][0].__setitem__("stats", {"started": "5"}),
+     "stats[...]: expected `int`, got `str`"),
 ])
 def test_doctored_snapshot_is_one_error(tmp_path, doctor, message):
     import json

@@ -106,7 +106,7 @@ def test_watchdog_disabled():
 def test_pool_descriptions(scenarios_snap):
     for pool in scenarios_snap.pools:
         d = pool_description(scenarios_snap, pool)
-        assert d.startswith(f"pool cpus=") and f"flags={pool.flags:#x}" in d
+        assert d.startswith("pool cpus=") and f"flags={pool.flags:#x}" in d
         assert ("node=" in d) == (pool.node != -1)
         if "POOL_BH" in pool.flag_names:
             assert d.endswith(" bh" if pool.nice == 0 else " bh-hi")

@@ -168,7 +168,7 @@ def test_check_command_exit_codes(tmp_path):
     ok = CliRunner().invoke(main, ["check", "--from", str(SNAPSHOTS / "trixie-scenarios.json")])
     assert ok.exit_code == 0 and "every invariant holds" in ok.output
     snap = copy.deepcopy(fixture_snapshot("trixie-scenarios"))
-    setattr(pwq_cpu(snap, "wqi_flush", 0), "nr_active", 2)
+    pwq_cpu(snap, "wqi_flush", 0).nr_active = 2
     f = tmp_path / "bad.json"
     f.write_text(snap.dumps())
     bad = CliRunner().invoke(main, ["check", "--from", str(f)])

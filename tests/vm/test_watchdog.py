@@ -61,6 +61,7 @@ def test_hog_report_is_read(stall):
     hogs = [f for f in stall["diagnosis"]["findings"] if f["kind"] == "hog"]
     table = [f for f in hogs if f["where"] == "hog report table"]
     assert any("wqi_hog_fn" in f["what"] for f in table), hogs
-    assert any(h["func"]["name"] == "wqi_hog_fn" and h["count"] >= 4 for h in stall["snapshot"]["cpu_intensive"]["hogs"])
+    hog_table = stall["snapshot"]["cpu_intensive"]["hogs"]
+    assert any(h["func"]["name"] == "wqi_hog_fn" and h["count"] >= 4 for h in hog_table)
     log = "\n".join(r["text"] for r in stall["snapshot"]["log"])
     assert "hogged CPU" in log and "BUG: workqueue lockup" in log

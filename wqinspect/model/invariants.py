@@ -164,8 +164,8 @@ def _flusher_colors(ix):
             ok &= wq.first_flusher.flush_color == wq.flush_color
         window = ix.window(wq) - {wq.work_color}
 
-        def pos(color):  # place in the window, from flush_color
-            return (color - wq.flush_color) % ix.nr_colors
+        def pos(color, base=wq.flush_color):  # place in the window, from flush_color
+            return (color - base) % ix.nr_colors
 
         prev = None
         for f in wq.flusher_queue:
