@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-KERNELS ?= bookworm trixie sid watchdog
+KERNELS ?= bullseye bookworm trixie sid next watchdog
 MODES ?= vmcore qmp kcore
 KERNEL ?= bookworm
 SCENARIO ?= all
@@ -12,9 +12,9 @@ OUT ?= build/$(KERNEL)-$(SCENARIO).kdump
 export KERNELS MODES
 
 APT_PACKAGES := qemu-system-x86 busybox-static kmod xz-utils zstd binutils gcc make libc6-dev libelf1 python3-venv \
-	bison flex libelf-dev bc
+	bison flex libelf-dev bc makedumpfile kexec-tools qemu-system-arm gcc-aarch64-linux-gnu
 
-.PHONY: all deps venv test lint unit vmtest kernels vmcore demo fixtures bench clean
+.PHONY: all deps venv test test-all lint unit vmtest vmtest-all kernels vmcore demo fixtures crash-fixtures crash bench fuzz clean
 all: test
 
 # apt packages (QEMU, busybox for the guest, kernel module build tools); only missing ones are installed.
@@ -46,6 +46,12 @@ unit: venv
 vmtest: deps venv
 	$(PY) -m pytest -q -rs tests/vm
 
+# The larger set: the x86-64 kernels of `make vmtest` and Debian's arm64 kernel (emulated: slow).
+vmtest-all: deps venv
+	KERNELS="$(KERNELS) arm64" $(PY) -m pytest -q -rs tests/vm
+
+test-all: deps venv lint unit vmtest-all
+
 kernels: deps
 	$(PYTHON) -m testbed kernels $(KERNELS)
 
@@ -60,12 +66,41 @@ demo: deps venv
 fixtures: deps venv
 	$(PY) -m testbed fixtures $(KERNELS)
 
-# Measurements (not tests): wqinspect's snapshot and monitor as ratios to drgn's floor, and the monitor
-# against the kernel's wq_monitor.py, on a 16-CPU guest with 2,000 workqueues and 100,000 pending works.
+# The crash fixtures (<suite>-crash-*.json): each Debian kernel crashed by every scenario of testbed/crash.py,
+# read from the QMP vmcore of the panicked guest (and oops-timer's makedumpfile -d 31 one).
+crash-fixtures: deps venv
+	$(PY) -m testbed fixtures --crash $(filter-out watchdog,$(KERNELS))
+
+# Crash one kernel with one scenario and keep its vmcores (QEMU's, and makedumpfile -d 31's in each format).
+CRASH ?= oops-timer
+crash: deps venv
+	$(PY) -m testbed crash --kernel $(KERNEL) --scenario $(CRASH) --out $(or $(OUT),build/crash/$(KERNEL))
+
+# Measurements (not tests): the commands users run, as whole processes, beside drgn's floor and the peers
+# (wq_monitor.py, wq_dump.py, drgn-tools), on a 16-CPU guest with 2,000 workqueues and 100,000 pending works
+# (QMP and kdump), at a tenth of that, at 30,000 items, and on a small idle guest.  See testbed/bench.py.
 BENCH_KERNEL ?= sid
 BENCH_CPUS ?= 16
+BENCH_WQS ?= 2000
+BENCH_WORKS ?= 100000
+BENCH_RUNS ?= 3
+BENCH_PARTS ?= scale,linear,30k,idle
 bench: deps venv
-	$(PY) -m testbed bench --kernel $(BENCH_KERNEL) --cpus $(BENCH_CPUS)
+	$(PY) -m testbed bench --kernel $(BENCH_KERNEL) --cpus $(BENCH_CPUS) --wqs $(BENCH_WQS) \
+		--works $(BENCH_WORKS) --runs $(BENCH_RUNS) --parts $(BENCH_PARTS) $(BENCH_ARGS)
+
+# Damaged input (issue 14): the snapshot fuzzer with every command on each of FUZZ_MUTANTS mutants, then
+# the corruption suite: CORRUPT_MUTANTS damaged ELF vmcores of each of FUZZ_KERNELS (made once, in build/).
+FUZZ_MUTANTS ?= 2000
+FUZZ_KERNELS ?= sid bookworm
+CORRUPT_MUTANTS ?= 125
+CORRUPT_COMMANDS ?= 2
+fuzz: deps venv
+	WQI_FUZZ_MUTANTS=$(FUZZ_MUTANTS) WQI_FUZZ_COMMANDS=all WQI_FUZZ_SUBPROCESS=20 $(PY) -m pytest -q -rs -s tests/unit/test_fuzz.py
+	for k in $(FUZZ_KERNELS); do \
+		$(PY) -m testbed.corrupt --kernel $$k --mutants $(CORRUPT_MUTANTS) --commands $(CORRUPT_COMMANDS) \
+			--report build/corrupt-$$k.json || exit 1; \
+	done
 
 clean:
 	rm -rf build .pytest_cache

@@ -9,11 +9,10 @@ import time
 from pathlib import Path
 
 from . import TestbedError, bed, kernels, scenarios
-from .debian import SUITES
 from .paths import BUILD, FIXTURES
 from .timing import TIMINGS
 
-DEFAULT_SUITES = ["bookworm", "trixie", "sid"]
+DEFAULT_SUITES = ["bullseye", "bookworm", "trixie", "sid", "next"]
 
 
 def wqinspect(args: list[str]) -> list[str]:
@@ -27,7 +26,13 @@ def cmd_kernels(a) -> None:
 
             k = watchdog.ensure()
         else:
-            k = kernels.ensure(suite)
+            try:
+                k = kernels.ensure(suite)
+            except kernels.KernelUnavailable as e:
+                if suite not in kernels.OPTIONAL:
+                    raise
+                print(f"{suite:9} not available: {e}")
+                continue
         print(f"{suite:9} {k.release:28} {k.path}")
 
 
@@ -93,6 +98,18 @@ def _capture(g, syms: list[str], path: Path, what: str) -> None:
         g.resume()
 
 
+def cmd_crash(a) -> None:
+    """Crash a kernel with one scenario; print where its vmcores are and what to give wqinspect."""
+    from . import crash
+
+    r = crash.run(a.kernel, a.scenario, Path(a.out))
+    print(f"# {r.kernel.describe()}: {a.scenario}, panicked: {r.panicked}, pvpanic: {r.pvpanic}, "
+          f"{r.seconds['to panic']} s to the panic")
+    for kind, path in r.cores.items():
+        print(f"{kind}: {path}")
+    print("symbols:", " ".join(r.symbols()))
+
+
 def cmd_fixtures(a) -> None:
     """Capture the snapshots of fixtures/snapshots from real kernels (never edit them by hand).
 
@@ -103,8 +120,19 @@ def cmd_fixtures(a) -> None:
     out_dir = FIXTURES / "snapshots"
     out_dir.mkdir(parents=True, exist_ok=True)
     suites = a.suites or DEFAULT_SUITES + ["watchdog"]
+    if a.crash:
+        from . import crash
+
+        crash.capture_fixtures([s for s in a.suites or DEFAULT_SUITES if s != "watchdog"], out_dir, wqinspect([]))
+        return
     for suite in [s for s in suites if s != "watchdog"]:
-        p, g = _boot_with(suite, list(scenarios.ALL), hostroot=False)
+        try:
+            p, g = _boot_with(suite, list(scenarios.ALL), hostroot=False)
+        except kernels.KernelUnavailable as e:
+            if suite not in kernels.OPTIONAL:
+                raise
+            print(f"fixtures: skipping {suite}, not available: {e}")
+            continue
         try:
             syms = [x for f in p.debug_files() for x in ("-s", str(f))]
             _capture(g, syms, out_dir / f"{suite}-scenarios.json", f"{suite} scenarios")
@@ -141,21 +169,34 @@ def main() -> int:
                                        "('watchdog' builds the test bed's watchdog kernel)")
     k.add_argument("suites", nargs="*", metavar="SUITE", help=f"default: {' '.join(DEFAULT_SUITES)}")
     v = sub.add_parser("vmcore", help="boot a kernel with scenarios loaded and dump its memory")
-    v.add_argument("--kernel", default="bookworm", choices=SUITES)
+    v.add_argument("--kernel", default="bookworm", choices=list(kernels.KERNEL_SUITES))
     v.add_argument("--scenario", default="all", help="scenario names, comma-separated, or 'all'")
     v.add_argument("--out", required=True)
     v.add_argument("--format", default="kdump-zlib", choices=["kdump-zlib", "elf"])
     d = sub.add_parser("demo", help="boot a kernel with every scenario and show wqinspect's views of it, live")
-    d.add_argument("--kernel", default="bookworm", choices=SUITES)
+    d.add_argument("--kernel", default="bookworm", choices=list(kernels.KERNEL_SUITES))
     d.add_argument("--keep", action="store_true", help="leave the guest running until Enter is pressed")
     f = sub.add_parser("fixtures", help="capture fixtures/snapshots from real kernels")
     f.add_argument("suites", nargs="*", metavar="SUITE")
-    b = sub.add_parser("bench", help="measure wqinspect against drgn's floor and wq_monitor.py on a large guest")
-    b.add_argument("--kernel", default="sid", choices=SUITES)
+    f.add_argument("--crash", action="store_true",
+                   help="only the crash fixtures: crash each kernel with every scenario of testbed/crash.py "
+                        "(<suite>-crash-*.json)")
+    c = sub.add_parser("crash", help="crash a kernel with a scenario of testbed/crash.py and keep its vmcores")
+    c.add_argument("--kernel", default="sid", choices=list(kernels.KERNEL_SUITES))
+    c.add_argument("--scenario", default="oops-timer")
+    c.add_argument("--out", required=True)
+    b = sub.add_parser("bench", help="measure the commands users run, as processes, against drgn's floor and the peers")
+    b.add_argument("--kernel", default="sid", choices=list(kernels.KERNEL_SUITES))
     b.add_argument("--cpus", type=int, default=16)
     b.add_argument("--wqs", type=int, default=2000)
     b.add_argument("--works", type=int, default=100000)
     b.add_argument("--runs", type=int, default=3)
+    b.add_argument("--parts", default="scale,linear,30k,idle",
+                   help="comma-separated: scale (the big guest, QMP and kdump), linear (a tenth of the items), "
+                        "30k (300 workqueues x 101 works, against drgn-tools), idle (a small idle guest)")
+    b.add_argument("--timeout", type=float, default=300.0, help="seconds before one command is killed")
+    b.add_argument("--readme", action="store_true", help="also put the table into README's Benchmarks section")
+    b.add_argument("--table-only", action="store_true", help="print the table of the last build/bench/results.json")
     a = ap.parse_args()
     try:
         if a.cmd == "bench":
@@ -163,7 +204,8 @@ def main() -> int:
 
             main_bench(a)
             return 0
-        {"kernels": cmd_kernels, "vmcore": cmd_vmcore, "demo": cmd_demo, "fixtures": cmd_fixtures}[a.cmd](a)
+        {"kernels": cmd_kernels, "vmcore": cmd_vmcore, "demo": cmd_demo, "fixtures": cmd_fixtures,
+         "crash": cmd_crash}[a.cmd](a)
     except TestbedError as e:
         print(f"testbed: {e}", file=sys.stderr)
         return 1

@@ -33,13 +33,13 @@ def prepare(suite: str) -> Prepared:
         load = initramfs.module_files(kernel, initramfs.GUEST_MODULES)
         out = BUILD / "initramfs" / f"{kernel.release}.cpio.gz"
         out.parent.mkdir(parents=True, exist_ok=True)
-        initramfs.build(out, load, {f"{GUEST_MODDIR}/{p.name}": p for p in mods.values()})
+        initramfs.build(out, load, {f"{GUEST_MODDIR}/{p.name}": p for p in mods.values()}, kernel.busybox)
     return Prepared(kernel, mods, out)
 
 
 def boot(p: Prepared, **kw) -> Guest:
     with TIMINGS.step("boot", p.kernel.release):
-        return Guest(p.kernel.release.split("-")[0], p.kernel.vmlinuz, p.initrd, **kw).start()
+        return Guest(p.kernel.release.split("-")[0], p.kernel.vmlinuz, p.initrd, arch=p.kernel.arch, **kw).start()
 
 
 def insmod(guest: Guest, module: str, **params) -> str:

@@ -17,6 +17,10 @@ SUITES: dict[str, tuple[tuple[str, str], ...]] = {
     "bookworm": (("main", "bookworm"), ("main", "bookworm-updates"), ("security", "bookworm-security")),
     "trixie": (("main", "trixie"), ("main", "trixie-updates"), ("security", "trixie-security")),
     "sid": (("main", "sid"),),
+    # 5.10 LTS (Debian 11); the suite is in LTS support, still on the main mirror.
+    "bullseye": (("main", "bullseye"), ("main", "bullseye-updates"), ("security", "bullseye-security")),
+    # The release candidate: experimental holds only what differs from sid, and only its packages are used.
+    "experimental": (("main", "experimental"),),
 }
 
 DEFAULT_MIRRORS = {"main": "http://deb.debian.org/debian", "security": "http://deb.debian.org/debian-security"}
@@ -44,14 +48,19 @@ def host_mirrors() -> dict[str, str]:
     return mirrors
 
 
-class AptSuite:
-    """One suite's download-only apt state in ``root``."""
+class PackageMissing(TestbedError):
+    """The archive lists a package whose file it does not serve (HTTP 404), or does not list it at all."""
 
-    def __init__(self, suite: str, root: Path):
+
+class AptSuite:
+    """One suite's download-only apt state in ``root``, for one architecture (the host's by default)."""
+
+    def __init__(self, suite: str, root: Path, arch: str = "amd64"):
         if suite not in SUITES:
             raise TestbedError(f"unknown suite {suite!r}: known suites are {', '.join(SUITES)}")
         self.suite = suite
         self.root = root
+        self.arch = arch
 
     def _opts(self) -> list[str]:
         r = self.root
@@ -63,6 +72,8 @@ class AptSuite:
             "-o", f"Dir::State::Lists={r / 'lists'}",
             "-o", f"Dir::Cache={r / 'cache'}",
             "-o", "APT::Sandbox::User=root",
+            "-o", f"APT::Architecture={self.arch}",
+            "-o", f"APT::Architectures={self.arch}",
             "-o", "Acquire::Retries=3",
         ]
 
@@ -72,7 +83,7 @@ class AptSuite:
         (self.root / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
         mirrors = host_mirrors()
         (self.root / "sources.list").write_text(
-            "".join(f"deb {mirrors[arch]} {code} main\n" for arch, code in SUITES[self.suite])
+            "".join(f"deb [arch={self.arch}] {mirrors[archive]} {code} main\n" for archive, code in SUITES[self.suite])
         )
         p = subprocess.run(["apt-get", *self._opts(), "-q", "update"], capture_output=True, text=True)
         errors = [line for line in p.stderr.splitlines() if line.startswith(("E:", "W:"))]
@@ -99,6 +110,18 @@ class AptSuite:
                 alt = bool(m.group(1))
         return deps
 
+    def versions(self, package: str) -> list[str]:
+        """Every version of ``package`` in the suite's archives, newest first."""
+        p = subprocess.run(["apt-cache", *self._opts(), "madison", package], capture_output=True, text=True)
+        versions = []
+        for line in p.stdout.splitlines():
+            parts = [x.strip() for x in line.split("|")]
+            if len(parts) >= 2 and parts[0] == package and parts[1] not in versions:
+                versions.append(parts[1])
+        if not versions:
+            raise TestbedError(f"{package} is not in {self.suite}")
+        return versions
+
     def version(self, package: str) -> str:
         p = subprocess.run(["apt-cache", *self._opts(), "policy", package], capture_output=True, text=True)
         m = re.search(r"Candidate:\s*(\S+)", p.stdout)
@@ -117,7 +140,8 @@ class AptSuite:
             new = set(dest.glob("*.deb")) - before
             if p.returncode != 0 or not new:
                 reason = [line for line in p.stderr.splitlines() if line.strip()]
-                raise TestbedError(f"download of {pkg} from {self.suite} failed: "
+                missing = any(" 404 " in line or "Unable to locate package" in line for line in reason)
+                raise (PackageMissing if missing else TestbedError)(f"download of {pkg} from {self.suite} failed: "
                                    f"{reason[-1] if reason else 'no file arrived'}")
             files += sorted(new)
         return files

@@ -27,8 +27,19 @@ VIRTIOFSD = Path("/usr/lib/qemu/virtiofsd")
 GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-def accelerator() -> list[str]:
+#: Debian architecture -> (QEMU binary, machine and CPU options, serial console of the guest).
+#: arm64: QEMU's "virt" board (fw_cfg, so -device vmcoreinfo works; PCI for virtio), a Cortex-A72
+#: (TCG emulates it faster than "max", which adds pointer authentication and more).
+QEMU = {
+    "amd64": ("qemu-system-x86_64", [], "ttyS0"),
+    "arm64": ("qemu-system-aarch64", ["-M", "virt,gic-version=3", "-cpu", "cortex-a72"], "ttyAMA0"),
+}
+
+
+def accelerator(arch: str = "amd64") -> list[str]:
     """KVM only where a real KVM module is loaded; /dev/kvm alone may be a PVM stub."""
+    if arch != "amd64":
+        return ["-accel", "tcg"]  # another architecture than the host's is always emulated
     if any(Path(f"/sys/module/{m}").exists() for m in ("kvm_intel", "kvm_amd")) and os.access("/dev/kvm", os.W_OK):
         return ["-accel", "kvm", "-cpu", "host"]
     return ["-accel", "tcg"]
@@ -45,8 +56,10 @@ def hostroot_available() -> str | None:
 
 class Guest:
     def __init__(self, name: str, vmlinuz: Path, initrd: Path, *, memory_mb: int = 1536, cpus: int = 2,
-                 hostroot: bool = True, agent: bool = True, run: str | None = None, cmdline: str = ""):
+                 hostroot: bool = True, agent: bool = True, run: str | None = None, cmdline: str = "",
+                 qemu_args: tuple[str, ...] = (), arch: str = "amd64"):
         self.name = name
+        self.arch = arch
         self.dir = run_dir(name)
         self.console = self.dir / "console.log"
         self.ctl_socket = self.dir / "ctl.qmp"
@@ -57,7 +70,7 @@ class Guest:
         self.cpus = cpus
         self.hostroot = hostroot
         self.agent = agent
-        args = ["console=ttyS0", "panic=-1"]
+        args = [f"console={QEMU[arch][2]}", "panic=-1"]
         if hostroot:
             args.append("wqi.hostroot=hostroot")
         if agent:
@@ -65,6 +78,8 @@ class Guest:
         if run:
             args.append("wqi.run=" + base64.b64encode(run.encode()).decode())
         self.cmdline = " ".join(args + ([cmdline] if cmdline else []))
+        #: Extra QEMU options (devices), e.g. a pvpanic device for the crash scenarios.
+        self.qemu_args = list(qemu_args)
         self.vmlinuz = vmlinuz
         self.initrd = initrd
         self.qemu: subprocess.Popen | None = None
@@ -78,14 +93,16 @@ class Guest:
 
     def start(self, timeout: float = 180.0) -> "Guest":
         mem = f"{self.memory_mb}M"
-        cmd = ["qemu-system-x86_64", *accelerator(), "-smp", str(self.cpus), "-m", mem,
+        qemu, machine, _ = QEMU[self.arch]
+        cmd = [qemu, *machine, *accelerator(self.arch), "-smp", str(self.cpus), "-m", mem,
                "-display", "none", "-no-reboot", "-nodefaults", "-device", "vmcoreinfo",
                "-kernel", str(self.vmlinuz), "-initrd", str(self.initrd), "-append", self.cmdline,
                "-serial", f"file:{self.console}",
                "-qmp", f"unix:{self.ctl_socket},server=on,wait=off",
                "-qmp", f"unix:{self.qmp_socket},server=on,wait=off",
                # A shared memory backend (virtiofs needs it), the same in every configuration.
-               "-object", f"memory-backend-memfd,id=mem,size={mem},share=on", "-numa", "node,memdev=mem"]
+               "-object", f"memory-backend-memfd,id=mem,size={mem},share=on", "-numa", "node,memdev=mem",
+               *self.qemu_args]
         if self.agent:
             cmd += ["-device", "virtio-serial-pci",
                     "-chardev", f"socket,id=agent,path={self.agent_socket},server=on,wait=off",

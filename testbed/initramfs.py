@@ -101,18 +101,18 @@ def _ko_bytes(path: Path) -> tuple[str, bytes]:
     return path.name, data
 
 
-def build(out: Path, load: list[Path], extra: dict[str, Path] | None = None) -> Path:
+def build(out: Path, load: list[Path], extra: dict[str, Path] | None = None, busybox: Path = BUSYBOX) -> Path:
     """Write a gzipped initramfs to ``out``.
 
     ``load`` are module files the init loads at boot, in order; ``extra`` maps
     paths inside the guest to host files (test modules, scripts).
     """
-    if not BUSYBOX.exists() or not _is_static(BUSYBOX):
-        raise TestbedError(f"{BUSYBOX} is missing or not static: install the busybox-static package")
+    if not busybox.exists() or not _is_static(busybox):
+        raise TestbedError(f"{busybox} is missing or not static: install the busybox-static package")
     c = Cpio()
     for d in ("bin", "dev", "proc", "sys", "tmp", "host", "modules"):
         c.mkdir(d)
-    c.file("bin/busybox", BUSYBOX.read_bytes(), 0o755)
+    c.file("bin/busybox", busybox.read_bytes(), 0o755)
     c.symlink("bin/sh", "busybox")
     c.file("init", INIT.read_bytes(), 0o755)
     order = []

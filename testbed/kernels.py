@@ -13,6 +13,11 @@ A cache entry is ``<cache>/kernels/<release>/`` and holds::
 Entries are built in a temporary directory and renamed into place, so an
 interrupted download leaves nothing that looks complete.  When a suite moves
 to a new release, the suite's older entries are deleted.
+
+Kernels have names (KERNEL_SUITES): the suites' own (bullseye, bookworm, trixie,
+sid), ``next`` (experimental's release candidate, optional) and ``arm64``
+(trixie's arm64 kernel: another apt state for the architecture, busybox of the
+guest's architecture in the entry, kbuild helpers of the host's).
 """
 
 import json
@@ -26,10 +31,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import TestbedError
-from .debian import AptSuite
+from .debian import AptSuite, PackageMissing
 from .paths import cache_dir
 
 META_PACKAGE = "linux-image-cloud-amd64"
+
+
+def meta_package(arch: str) -> str:
+    return f"linux-image-cloud-{arch}"
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,8 @@ class Kernel:
     suite: str
     release: str
     path: Path
+    #: Debian architecture: amd64, or arm64 (booted with qemu-system-aarch64, modules cross-built).
+    arch: str = "amd64"
 
     @property
     def vmlinuz(self) -> Path:
@@ -49,6 +60,12 @@ class Kernel:
     @property
     def config(self) -> Path:
         return self.path / "config"
+
+    @property
+    def busybox(self) -> Path:
+        """The guest's busybox: the host's, or the one fetched for another architecture."""
+        own = self.path / "busybox"
+        return own if own.exists() else Path("/bin/busybox")
 
     @property
     def modules_root(self) -> Path:
@@ -67,28 +84,80 @@ class Kernel:
         return f"{self.suite} {self.release}"
 
 
-def _apt(suite: str) -> AptSuite:
-    return AptSuite(suite, cache_dir() / "apt" / suite)
+def _apt(suite: str, arch: str = "amd64") -> AptSuite:
+    return AptSuite(suite, cache_dir() / "apt" / (suite if arch == "amd64" else f"{suite}-{arch}"), arch)
 
 
-_updated: set[str] = set()
+_updated: set[tuple[str, str]] = set()
 
 
-def _apt_updated(suite: str) -> AptSuite:
-    apt = _apt(suite)
-    if suite not in _updated:
+def _apt_updated(suite: str, arch: str = "amd64") -> AptSuite:
+    apt = _apt(suite, arch)
+    if (suite, arch) not in _updated:
         apt.update()
-        _updated.add(suite)
+        _updated.add((suite, arch))
     return apt
 
 
-def resolve(suite: str) -> str:
-    """The release (``uname -r``) of ``suite``'s current cloud kernel."""
-    apt = _apt_updated(suite)
-    for dep in apt.depends(META_PACKAGE):
-        if re.match(r"linux-image-\d", dep):
-            return dep.removeprefix("linux-image-")
-    raise TestbedError(f"{META_PACKAGE} in {suite} depends on no linux-image package")
+#: Kernel names of the test bed -> the Debian suite whose cloud metapackage gives the kernel.
+#: ``next`` is the release candidate that experimental carries (7.x-rc, release string without a
+#: sublevel, e.g. ``7.3-cloud-amd64``); experimental may hold none, then ``next`` is unavailable.
+KERNEL_SUITES = {"bookworm": "bookworm", "trixie": "trixie", "sid": "sid", "bullseye": "bullseye",
+                 "next": "experimental", "arm64": "trixie"}
+#: Kernels of another architecture than the host's (amd64).
+KERNEL_ARCHES = {"arm64": "arm64"}
+#: Suites that hold only part of a distribution take their libc (for the kbuild helpers) from another.
+LIBC_SUITES = {"experimental": "sid"}
+#: Kernels that may be missing from the archive without that being a failure.
+OPTIONAL = frozenset({"next"})
+#: How many older releases of a suite are tried when the newest one's packages cannot be downloaded.
+FALLBACKS = 3
+#: Seconds before a release whose packages were missing from the archive is tried again.
+MISSING_RETRY = 6 * 3600
+
+
+class KernelUnavailable(TestbedError):
+    """The archive has no usable kernel for this name (as opposed to a broken download or build)."""
+
+
+def suite_of(name: str) -> str:
+    if name not in KERNEL_SUITES:
+        raise TestbedError(f"unknown kernel {name!r}: known kernels are {', '.join(KERNEL_SUITES)}")
+    return KERNEL_SUITES[name]
+
+
+def arch_of(name: str) -> str:
+    return KERNEL_ARCHES.get(name, "amd64")
+
+
+def candidates(name: str) -> list[str]:
+    """The releases (``uname -r``) that ``name``'s cloud metapackage has pointed to, newest first.
+
+    The first is the current kernel.  The others are used only when its packages cannot be
+    downloaded: bullseye-security, for one, lists -dbg packages that its pool does not hold.
+    """
+    suite = suite_of(name)
+    apt = _apt_updated(suite, arch_of(name))
+    meta = meta_package(arch_of(name))
+    releases: list[str] = []
+    try:
+        versions = apt.versions(meta)
+    except TestbedError as e:
+        raise KernelUnavailable(f"{suite} has no {meta}: {e}") from None
+    for version in versions:
+        for dep in apt.depends(f"{meta}={version}"):
+            if re.match(r"linux-image-\d", dep):
+                release = dep.removeprefix("linux-image-")
+                if release not in releases:
+                    releases.append(release)
+    if not releases:
+        raise KernelUnavailable(f"{meta} in {suite} depends on no linux-image package")
+    return releases
+
+
+def resolve(name: str) -> str:
+    """The release (``uname -r``) of the current cloud kernel of ``name`` (a kernel name or suite)."""
+    return candidates(name)[0]
 
 
 def cached(release: str) -> Kernel | None:
@@ -97,22 +166,45 @@ def cached(release: str) -> Kernel | None:
         meta = json.loads((d / "complete.json").read_text())
     except (OSError, ValueError):
         return None
-    return Kernel(meta["suite"], release, d)
+    return Kernel(meta["suite"], release, d, meta.get("arch", "amd64"))
 
 
-def ensure(suite: str, timings=None) -> Kernel:
-    """Return ``suite``'s current kernel, downloading it if the cache lacks it."""
+def ensure(name: str, timings=None) -> Kernel:
+    """Return the current kernel of ``name`` (see KERNEL_SUITES), downloading it if the cache lacks it.
+
+    If the newest release's packages are missing from the archive (a 404, not a network failure),
+    the next older release of the metapackage is taken, with a warning, up to FALLBACKS times.
+    """
     from .timing import TIMINGS
 
     timings = timings or TIMINGS
-    with timings.step("resolve", suite):
-        release = resolve(suite)
-    k = cached(release)
-    if k is None:
-        with timings.step("fetch kernel", release):
-            k = _fetch(suite, release)
-    _prune(suite, release)
-    return k
+    with timings.step("resolve", name):
+        releases = candidates(name)
+    missing: list[str] = []
+    for release in releases[:FALLBACKS + 1]:
+        k = cached(release)
+        if k is None:
+            # A release whose files were missing is not asked for again for a while.
+            note = cache_dir() / "kernels" / f".missing-{release}"
+            try:
+                if time.time() - note.stat().st_mtime < MISSING_RETRY:
+                    missing.append(note.read_text())
+                    continue
+            except OSError:
+                pass
+            try:
+                with timings.step("fetch kernel", release):
+                    k = _fetch(name, release)
+            except PackageMissing as e:
+                missing.append(str(e))
+                note.parent.mkdir(parents=True, exist_ok=True)
+                note.write_text(str(e))
+                continue
+        if missing:
+            print(f"warning: {name}: using {release}, newer releases cannot be downloaded: {'; '.join(missing)}")
+        _prune(name, release)
+        return k
+    raise KernelUnavailable(f"no release of {name}'s cloud kernel can be downloaded: {'; '.join(missing)}")
 
 
 def _packages(apt: AptSuite, release: str) -> tuple[list[str], str, list[str]]:
@@ -125,8 +217,12 @@ def _packages(apt: AptSuite, release: str) -> tuple[list[str], str, list[str]]:
     return split or [image], f"{image}-dbg", [headers, *hdeps]
 
 
-def _fetch(suite: str, release: str) -> Kernel:
-    apt = _apt_updated(suite)
+def _fetch(name: str, release: str) -> Kernel:
+    arch = arch_of(name)
+    apt = _apt_updated(suite_of(name), arch)
+    # The kbuild helpers (modpost, fixdep, ...) run on the host: for another architecture's kernel
+    # they come from the host architecture's package of the same suite (cross-building).
+    host_apt = _apt_updated(suite_of(name)) if arch != "amd64" else apt
     kernels = cache_dir() / "kernels"
     final = kernels / release
     tmp = kernels / f".{release}.tmp-{os.getpid()}"
@@ -134,21 +230,32 @@ def _fetch(suite: str, release: str) -> Kernel:
     (tmp / "x").mkdir(parents=True)
     try:
         image_pkgs, dbg_pkg, header_pkgs = _packages(apt, release)
-        image_debs = apt.download(image_pkgs, tmp / "debs")
-        header_debs = apt.download(header_pkgs, tmp / "debs")
+        # The -dbg package first: it is the one an archive most often lacks (see ensure()).
         dbg_deb, = apt.download([dbg_pkg], tmp / "debs")
+        image_debs = apt.download(image_pkgs, tmp / "debs")
+        kbuild = [p for p in header_pkgs if p.startswith("linux-kbuild-")]
+        header_debs = apt.download([p for p in header_pkgs if p not in kbuild], tmp / "debs")
+        header_debs += host_apt.download(kbuild, tmp / "debs" / "host")
+        if arch != "amd64":
+            # The guest's busybox (the initramfs), of the guest's architecture.
+            busybox_deb, = apt.download(["busybox-static"], tmp / "debs" / "busybox")
+            _run(["dpkg-deb", "-x", str(busybox_deb), str(tmp / "x-busybox")])
+            shutil.copy(_first(tmp / "x-busybox" / "bin" / "busybox", tmp / "x-busybox" / "usr" / "bin" / "busybox"),
+                        tmp / "busybox")
+            shutil.rmtree(tmp / "x-busybox")
         for deb in image_debs:
             _run(["dpkg-deb", "-x", str(deb), str(tmp / "x")])
         _install_image(tmp, release)
         _extract_vmlinux(dbg_deb, release, tmp / "vmlinux")
         for deb in header_debs:
             _run(["dpkg-deb", "-x", str(deb), str(tmp / "headers")])
-        _fix_headers(apt, tmp, final, release)
-        versions = {p: apt.version(p) for p in [*image_pkgs, dbg_pkg, *header_pkgs]}
+        _fix_headers(_apt_updated(LIBC_SUITES.get(apt.suite, apt.suite)), tmp, final, release)
+        versions = {p: (host_apt if p in kbuild else apt).version(p) for p in [*image_pkgs, dbg_pkg, *header_pkgs]}
         shutil.rmtree(tmp / "x")
         shutil.rmtree(tmp / "debs")
         (tmp / "complete.json").write_text(json.dumps(
-            {"suite": suite, "release": release, "packages": versions, "fetched": time.time()}, indent=1))
+            {"suite": name, "release": release, "arch": arch, "packages": versions, "fetched": time.time()},
+            indent=1))
         shutil.rmtree(final, ignore_errors=True)
         try:
             tmp.rename(final)

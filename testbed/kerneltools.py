@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 from . import TestbedError
-from .kernels import Kernel, _apt_updated
+from .kernels import KERNEL_SUITES, Kernel, _apt_updated
 from .paths import cache_dir
 
 SCRIPTS = ("wq_monitor.py", "wq_dump.py")
@@ -31,7 +31,7 @@ def source_package(kernel: Kernel) -> str:
 
 def workqueue_tools(kernel: Kernel) -> dict[str, Path]:
     """{script name: path} of tools/workqueue in the kernel's source package ({} if it has none)."""
-    apt = _apt_updated(kernel.suite)
+    apt = _apt_updated(KERNEL_SUITES.get(kernel.suite, kernel.suite))
     pkg = source_package(kernel)
     version = apt.version(pkg)
     d = cache_dir() / "tools" / f"{pkg}_{version}"

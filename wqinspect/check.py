@@ -5,6 +5,10 @@ On a live kernel the readers race with the kernel, so a violation may be an
 object caught mid-update: :func:`run` re-reads (through the ``reread``
 callable the CLI passes) and calls a violation *transient* when a later read
 no longer shows it.
+
+``check`` is not "ok" over what it could not read: a read warning about an
+object the checks cover, or an implausible value, fails ``read.complete``
+(:mod:`wqinspect.model.invariants`).
 """
 
 import json
@@ -15,7 +19,7 @@ from typing import Callable
 from .model import invariants, predict
 from .model.features import Features
 from .model.machine import ModelError
-from .snapshot import Snapshot
+from .snapshot import Snapshot, Verdict
 
 
 @dataclass
@@ -26,11 +30,11 @@ class CheckReport:
 
     @property
     def violated(self) -> list[invariants.Result]:
-        return [r for r in self.results if r.verdict == "violated"]
+        return [r for r in self.results if r.verdict == Verdict.VIOLATED]
 
     @property
     def transient(self) -> list[invariants.Result]:
-        return [r for r in self.results if r.verdict == "transient"]
+        return [r for r in self.results if r.verdict == Verdict.TRANSIENT]
 
     def summary(self) -> list[dict]:
         rows = {}
@@ -40,8 +44,8 @@ class CheckReport:
             row = rows.setdefault(r.check, {"check": r.check, "description": "prediction of a scenario",
                                             "checked": 0, "violated": 0, "transient": 0})
             row["checked"] += 1
-            if r.verdict != "ok":
-                row[r.verdict] += 1
+            if r.verdict != Verdict.OK:
+                row[str(r.verdict)] += 1
         return list(rows.values())
 
 
@@ -99,7 +103,7 @@ def run(snap: Snapshot, scenarios: list[dict] = (), reread: Callable[[], Snapsho
     if reread is None or not snap.target.live:
         return report
     for _ in range(rereads):
-        suspects = {r.key for r in report.results if r.verdict == "violated"}
+        suspects = {r.key for r in report.results if r.verdict == Verdict.VIOLATED}
         if not suspects:
             break
         time.sleep(pause)
@@ -107,6 +111,6 @@ def run(snap: Snapshot, scenarios: list[dict] = (), reread: Callable[[], Snapsho
         report.reads += 1
         still = {r.key for r in again if not r.ok}
         for r in report.results:
-            if r.verdict == "violated" and r.key not in still:
-                r.verdict = "transient"
+            if r.verdict == Verdict.VIOLATED and r.key not in still:
+                r.verdict = Verdict.TRANSIENT
     return report

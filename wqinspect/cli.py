@@ -4,14 +4,14 @@
 Exit codes (the same for every command):
 
 - 0: done (``check``: every invariant holds; ``diagnose``: nothing found);
-- 1: ``check`` found a violation, ``diagnose`` a finding;
+- 1: ``check`` found a violation, ``diagnose`` a finding (at least as severe as ``--fail-on``);
 - 2: bad usage, or the kernel or snapshot could not be read (one line says why);
 - 3: an internal error in wqinspect (set WQI_DEBUG=1 for the traceback).
 """
 
 import contextlib
+import contextvars
 import functools
-import json
 import os
 import re
 import shutil
@@ -23,10 +23,12 @@ from rich.console import Console
 from . import __version__
 from .check import ScenarioError
 from .snapshot import Snapshot, SnapshotError
-from .views.jsonout import jsonable
-from .target import TargetError, open_target
+from . import target as _target
+from .target import TargetError
 from .monitor import SORT_KEYS as SORT_KEYS_CHOICES
-from .views import data, tables
+from .text import escape
+from .views import models, output as viewout
+from .views.render import Options
 
 EXIT_OK, EXIT_FOUND, EXIT_UNREADABLE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -39,7 +41,7 @@ def console() -> Console:
 
 
 def fail(message: str, code: int = EXIT_UNREADABLE) -> None:
-    click.echo(f"wqinspect: {message}", err=True)
+    click.echo(f"wqinspect: {escape(message)}", err=True)
     sys.exit(code)
 
 
@@ -47,11 +49,11 @@ class OutputError(Exception):
     """A file the user asked for cannot be written."""
 
 
-def write_atomically(path: str, text: str) -> None:
+def write_atomically(path: str, text: str | bytes) -> None:
     """Write ``path`` through a temporary file, so that a reader never sees half of it."""
     tmp = f"{path}.tmp"
     try:
-        with open(tmp, "w") as f:
+        with open(tmp, "wb" if isinstance(text, bytes) else "w") as f:
             f.write(text)
         os.replace(tmp, path)
     except OSError as e:
@@ -95,6 +97,37 @@ def _regex(ctx, param, value):
     return value
 
 
+_NUMBER = re.compile(r"\d+(?:\.\d*)?|\.\d+")
+
+
+def monitor_arguments(args: tuple[str, ...], regexes: tuple[str, ...], interval: float | None):
+    """``monitor``'s positionals, told apart: numbers are INTERVAL and COUNT (vmstat), the rest regexes.
+
+    Returns (one regex matching any of them or None, interval, count or None); bad ones are usage errors.
+    """
+    numbers = [a for a in args if _NUMBER.fullmatch(a)]
+    words = [a for a in args if not _NUMBER.fullmatch(a)] + list(regexes)
+    if len(numbers) > 2:
+        raise click.UsageError(f"{len(numbers)} numbers: give at most INTERVAL and COUNT "
+                               "(a regex that is a number goes with -e)")
+    if numbers:
+        if interval is not None and float(numbers[0]) != interval:
+            raise click.UsageError(f"two intervals: -i {interval:g} and {numbers[0]}")
+        interval = float(numbers[0])
+    count = None
+    if len(numbers) == 2:
+        if "." in numbers[1] or int(numbers[1]) < 1:
+            raise click.UsageError(f"COUNT is a number of samples, a whole number from 1: not {numbers[1]}")
+        count = int(numbers[1])
+    for w in words:
+        try:
+            re.compile(w)
+        except re.error as e:
+            raise click.BadParameter(f"{w!r} is not a regular expression: {e}", param_hint="REGEX") from None
+    pattern = "|".join(f"(?:{w})" for w in words) if words else None
+    return pattern, 1.0 if interval is None else interval, count
+
+
 def named_workqueues(snap: Snapshot, name: str) -> list:
     """The workqueues called ``name`` (or whose system_*wq variable it is); one line and exit 2 if none."""
     from .views.common import named
@@ -105,51 +138,209 @@ def named_workqueues(snap: Snapshot, name: str) -> list:
     return found
 
 
+#: Options that choose the kernel and its debug info. As with drgn, they go before or after the subcommand
+#: (``wqinspect -c vmcore workqueues`` or ``wqinspect workqueues -c vmcore``).
+SOURCE_OPTIONS = [
+    click.option("-c", "--core", metavar="VMCORE", help="A vmcore: ELF or kdump-compressed (QEMU's included)."),
+    click.option("--qemu", metavar="SOCKET", help="A running QEMU guest, through its QMP socket."),
+    click.option("-k", "--kernel", "live_kernel", is_flag=True,
+                 help="The running kernel, through /proc/kcore (the default; root needed)."),
+    click.option("--from", "from_file", metavar="SNAPSHOT.json", help="A snapshot saved by 'wqinspect snapshot'."),
+    click.option("-s", "--symbols", metavar="PATH", multiple=True,
+                 help="vmlinux or module debug file, or a directory searched for them (repeatable); "
+                      "default: drgn's standard search."),
+    click.option("--debug-directory", "debug_directories", metavar="DIR", multiple=True,
+                 help="Search for debug files by build ID and debug link in DIR, before /usr/lib/debug "
+                      "(repeatable)."),
+    click.option("--kernel-directory", "kernel_directories", metavar="DIR", multiple=True,
+                 help="Search DIR for vmlinux, vmlinux-RELEASE and modules, before /boot and /lib/modules "
+                      "(repeatable)."),
+    click.option("--vmcoreinfo", metavar="FILE", help="VMCOREINFO to use instead of the target's own."),
+    click.option("--debuginfod/--no-debuginfod", default=None,
+                 help="Fetch missing debug info from the debuginfod servers in DEBUGINFOD_URLS; default: drgn's "
+                      "choice (off for kernels in drgn 0.3.0)."),
+]
+_SOURCE_KEY = "wqinspect.source"
+_LISTS = ("symbols", "debug_directories", "kernel_directories")
+_FLAGS = {"core": "--core", "qemu": "--qemu", "from_file": "--from", "vmcoreinfo": "--vmcoreinfo",
+          "debuginfod": "--debuginfod"}
+
+
+#: A drgn Program the commands read instead of opening a kernel (the ``wq`` commands inside drgn).
+_bound_program = contextvars.ContextVar("wqinspect_bound_program", default=None)
+
+
+@contextlib.contextmanager
+def reading(prog):
+    """Within this block, every command reads ``prog`` (opened by drgn) instead of opening a kernel."""
+    token = _bound_program.set(prog)
+    try:
+        yield
+    finally:
+        _bound_program.reset(token)
+
+
+def _merge_source(given: dict) -> dict:
+    """The source options given to the group and to the command, as one set; conflicts are refused."""
+    if _bound_program.get() is not None:
+        extra = [n for n, v in given.items() if v and n != "from_file"]
+        if extra:
+            flag = {**_FLAGS, "live_kernel": "-k", "symbols": "-s", "debug_directories": "--debug-directory",
+                    "kernel_directories": "--kernel-directory"}[extra[0]]
+            fail(f"inside drgn, wq reads drgn's program: give {flag} to drgn itself")
+    outer = click.get_current_context().meta.get(_SOURCE_KEY, {})
+    merged = {}
+    for name, value in given.items():
+        before = outer.get(name)
+        if name in _LISTS:
+            merged[name] = tuple(before or ()) + tuple(value)
+        elif name == "live_kernel":
+            merged[name] = bool(before) or value
+        elif value is not None and before is not None and value != before:
+            fail(f"{_FLAGS[name]} given twice, before and after the command, with different values")
+        else:
+            merged[name] = value if value is not None else before
+    chosen = [f for f, on in (("--core", merged["core"]), ("--qemu", merged["qemu"]), ("--from", merged["from_file"]),
+                              ("--kernel", merged["live_kernel"])) if on]
+    if len(chosen) > 1 and "--from" in chosen:
+        fail(f"--from reads a saved snapshot: it takes no {' or '.join(c for c in chosen if c != '--from')}")
+    if len(chosen) > 1:
+        fail(f"give either {' or '.join(chosen)}, not both: they choose different kernels")
+    if merged["from_file"] and (any(merged[n] for n in (*_LISTS, "vmcoreinfo")) or merged["debuginfod"] is not None):
+        fail("--from reads a saved snapshot: it takes no debug info options (-s, --debug-directory, "
+             "--kernel-directory, --vmcoreinfo, --debuginfod)")
+    return merged
+
+
 def target_options(fn):
-    """The options that choose what to inspect, accepted by every command."""
-    opts = [
-        click.option("-c", "--core", metavar="VMCORE", help="A vmcore: ELF or kdump-compressed (QEMU's included)."),
-        click.option("--qemu", metavar="SOCKET", help="A running QEMU guest, through its QMP socket."),
-        click.option("-s", "--symbols", metavar="PATH", multiple=True,
-                     help="vmlinux or module debug file (repeatable); default: drgn's standard search."),
-        click.option("--from", "from_file", metavar="SNAPSHOT.json", help="A snapshot saved by 'wqinspect snapshot'."),
-        click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables."),
-    ]
+    """The options that choose what to inspect, accepted by every command (and before it)."""
+
+    @functools.wraps(fn)
+    def merged(*args, **kwargs):
+        given = {name: kwargs.pop(name) for name in ("core", "qemu", "live_kernel", "from_file", *_LISTS,
+                                                     "vmcoreinfo", "debuginfod")}
+        source = _merge_source(given)
+        click.get_current_context().meta[_SOURCE_KEY + ".merged"] = source
+        kwargs.update(core=source["core"], qemu=source["qemu"], symbols=source["symbols"],
+                      from_file=source["from_file"])
+        return fn(*args, **kwargs)
+
+    merged.__click_params__ = list(getattr(fn, "__click_params__", []))
+    opts = [*SOURCE_OPTIONS,
+            click.option("-j", "--json", "as_json", is_flag=True, help="Print JSON instead of tables.")]
     for opt in reversed(opts):
-        fn = opt(fn)
-    return fn
+        merged = opt(merged)
+    return merged
+
+
+def _debug_options():
+    from .target import DebugOptions
+
+    source = click.get_current_context().meta.get(_SOURCE_KEY + ".merged", {})
+    return (DebugOptions(debug_directories=source.get("debug_directories", ()),
+                         kernel_directories=source.get("kernel_directories", ()),
+                         debuginfod=source.get("debuginfod")),
+            source.get("vmcoreinfo"))
+
+
+@contextlib.contextmanager
+def status(text: str):
+    """A one-line status on stderr while something slow runs, on a terminal only; yields a function to update it."""
+    if not sys.stderr.isatty() or os.environ.get("WQI_DEBUG"):
+        yield lambda _text: None
+        return
+    with Console(stderr=True).status(f"wqinspect: {text}…") as st:
+        yield lambda text: st.update(f"wqinspect: {text}…")
+
+
+def open_target(core, qemu, symbols=()):
+    """target.open_target with the command line's debug info options, a status line on a terminal."""
+    bound = _bound_program.get()
+    if bound is not None:
+        return _target.Opened(bound, _target.target_of(bound))
+    debug, vmcoreinfo = _debug_options()
+    with status("opening the kernel") as say:
+        return _target.open_target(core, qemu, tuple(symbols), debug=debug, vmcoreinfo=vmcoreinfo, progress=say)
 
 
 def load_snapshot(core, qemu, symbols, from_file, deep: bool = False) -> Snapshot:
-    from .capture import capture
-
     if from_file:
         if core or qemu or symbols:
             raise TargetError("--from reads a saved snapshot: it takes no --core, --qemu or --symbols")
         return Snapshot.load(from_file)
     opened = open_target(core, qemu, tuple(symbols))
-    return capture(opened.prog, opened.target, deep=deep)
+    from .capture import capture
+
+    with status(f"reading the workqueues{' and the stacks' if deep else ''}"):
+        return capture(opened.prog, opened.target, deep=deep)
 
 
-def emit(as_json: bool, json_obj, table) -> None:
-    if as_json:
-        click.echo(json.dumps(json_obj(), indent=1))
-    else:
-        console().print(table())
+_VIEW_KEY = "wqinspect.view"
+
+
+def view_options(*extra: str):
+    """-w/--wide and -v/--verbose for a command's tables, and the ``extra`` ones ("cpu", "all", "limit")."""
+    opts = {
+        "wide": click.option("-w", "--wide", is_flag=True, help="Every column, nothing shortened or wrapped."),
+        "verbose": click.option("-v", "--verbose", is_flag=True,
+                                help="Object addresses in the tables, as (struct ... *)0x..., to paste into drgn "
+                                     "or crash."),
+        "cpu": click.option("--cpu", type=click.IntRange(min=0), metavar="N",
+                            help="Only what is bound to CPU N: its pools, their workers and work items, and "
+                                 "delayed items whose timer or target is CPU N."),
+        "all": click.option("--all", "all_items", is_flag=True,
+                            help="On a terminal, list every item: do not fold runs of alike items (N*function)."),
+        "limit": click.option("--limit", type=click.IntRange(min=0), metavar="N", help="Only the first N items."),
+    }
+    names = ("wide", "verbose", *extra)
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            given = {n: kwargs.pop("all_items" if n == "all" else n) for n in names}
+            click.get_current_context().meta[_VIEW_KEY] = given
+            return fn(*args, **kwargs)
+
+        wrapper.__click_params__ = list(getattr(fn, "__click_params__", []))
+        for n in reversed(names):
+            wrapper = opts[n](wrapper)
+        return wrapper
+
+    return decorate
+
+
+def view_opts() -> Options:
+    """How this command writes its view: the view options given, and what stdout is."""
+    return Options.for_stream(sys.stdout, **click.get_current_context().meta.get(_VIEW_KEY, {}))
+
+
+def emit(as_json: bool, view) -> None:
+    viewout.emit(view, as_json, sys.stdout)
+
+
+def _source_before_command(fn):
+    for opt in reversed(SOURCE_OPTIONS):
+        fn = opt(fn)
+    return fn
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="wqinspect")
-def main():
+@_source_before_command
+@click.pass_context
+def main(ctx, **source):
     """Inspect, check and explain the Linux workqueues of a live kernel, a vmcore or a QEMU guest.
 
     Without -c, --qemu or --from, the running kernel is read through /proc/kcore (root needed).
+    The options that choose the kernel go before or after the command, as drgn's do.
     Exit codes: 0 done, 1 check/diagnose found something, 2 bad usage or unreadable kernel, 3 internal error.
     """
+    ctx.meta[_SOURCE_KEY] = source
 
 
 @main.command()
 @click.argument("pattern", required=False, callback=_regex)
+@view_options()
 @target_options
 @guarded
 def workqueues(pattern, core, qemu, symbols, from_file, as_json):
@@ -158,30 +349,33 @@ def workqueues(pattern, core, qemu, symbols, from_file, as_json):
     PATTERN is a regular expression matched against names and system_*wq variable names.
     """
     snap = load_snapshot(core, qemu, symbols, from_file)
-    emit(as_json, lambda: data.workqueues(snap, pattern), lambda: tables.workqueues(snap, pattern))
+    emit(as_json, models.workqueues(snap, view_opts(), pattern))
 
 
 @main.command()
+@view_options("cpu")
 @target_options
 @guarded
 def pools(core, qemu, symbols, from_file, as_json):
     """Worker pools: CPUs, workers, worklist and time since last progress."""
     snap = load_snapshot(core, qemu, symbols, from_file)
-    emit(as_json, lambda: data.pools(snap), lambda: tables.pools(snap))
+    emit(as_json, models.pools(snap, view_opts()))
 
 
 @main.command()
+@view_options("cpu")
 @target_options
 @guarded
 def workers(core, qemu, symbols, from_file, as_json):
     """Workers (kworkers, rescuers, BH pseudo-workers) and what they run."""
     snap = load_snapshot(core, qemu, symbols, from_file)
-    emit(as_json, lambda: data.workers(snap), lambda: tables.workers(snap))
+    emit(as_json, models.workers(snap, view_opts()))
 
 
 @main.command()
 @click.option("--wq", "wq_name", metavar="NAME", help="Only this workqueue (name or system_*wq variable).")
 @click.option("--pool", "pool_id", type=int, metavar="ID", help="Only work items of this pool.")
+@view_options("cpu", "all", "limit")
 @target_options
 @guarded
 def works(wq_name, pool_id, core, qemu, symbols, from_file, as_json):
@@ -191,19 +385,19 @@ def works(wq_name, pool_id, core, qemu, symbols, from_file, as_json):
         named_workqueues(snap, wq_name)
     if pool_id is not None and snap.pool(pool_id) is None:
         fail(f"no pool {pool_id}")
-    selected = tables.select_works(snap, wq_name, pool_id)
-    emit(as_json, lambda: data.works(snap, selected), lambda: tables.works(snap, selected))
+    emit(as_json, models.works(snap, view_opts(), wq_name, pool_id))
 
 
 @main.command()
 @click.argument("wq")
+@view_options("all")
 @target_options
 @guarded
 def show(wq, core, qemu, symbols, from_file, as_json):
     """The tree of one workqueue: pool_workqueues, pools, workers, works."""
     snap = load_snapshot(core, qemu, symbols, from_file)
     found = named_workqueues(snap, wq)
-    emit(as_json, lambda: data.show(snap, found), lambda: tables.show(snap, found))
+    emit(as_json, models.show(snap, view_opts(), found))
 
 
 @main.command()
@@ -217,17 +411,22 @@ def snapshot(output, core, qemu, symbols, from_file, as_json):
     busy workers and of tasks waiting for work, so that it can be attached to a bug report.
     """
     snap = load_snapshot(core, qemu, symbols, from_file, deep=True)
-    text = snap.dumps()
     if output == "-":
-        click.echo(text)
+        click.echo(snap.dumps())
         return
-    write_atomically(output, text + "\n")
+    from .snapshot import dumps_bytes
+
+    write_atomically(output, dumps_bytes(snap) + b"\n")
     summary = (f"{len(snap.workqueues)} workqueues, {len(snap.pools)} pools, {len(snap.workers)} workers, "
                f"{len(snap.works)} work items, {len(snap.warnings)} warnings")
     if as_json:
-        click.echo(json.dumps({"output": output, "kernel": snap.kernel.release, "summary": summary}))
+        from .views import data as jsondata
+
+        click.echo(viewout.encode_line({**jsondata.head(snap), "output": output, "summary": summary,
+                                        **jsondata.tail(snap.warnings)}))
     else:
-        click.echo(f"wrote {output}: {summary} ({snap.kernel.release}, {snap.target.mode})", err=True)
+        click.echo(f"wrote {escape(output)}: {summary} ({escape(snap.kernel.release)}, {snap.target.mode})",
+                   err=True)
 
 
 @main.command()
@@ -235,6 +434,7 @@ def snapshot(output, core, qemu, symbols, from_file, as_json):
               help="Also replay this scenario (fixtures/scenarios format) in the model and require the kernel "
                    "to match the prediction (repeatable).")
 @click.option("--all", "show_all", is_flag=True, help="List every result, not only violations.")
+@view_options()
 @target_options
 @guarded
 def check(scenario_files, show_all, core, qemu, symbols, from_file, as_json):
@@ -259,7 +459,7 @@ def check(scenario_files, show_all, core, qemu, symbols, from_file, as_json):
             return capture(opened.prog, opened.target)
 
     report = checks.run(snap, scenarios, reread)
-    emit(as_json, lambda: data.check_report(report, show_all), lambda: tables.check_report(report, show_all))
+    emit(as_json, models.check(report, view_opts(), show_all))
     sys.exit(EXIT_FOUND if report.violated else EXIT_OK)
 
 
@@ -267,25 +467,34 @@ def check(scenario_files, show_all, core, qemu, symbols, from_file, as_json):
 @click.option("--thresh", type=click.IntRange(min=1), metavar="SECONDS",
               help="Stall threshold for the watchdog replay (default: the kernel's workqueue.watchdog_thresh, "
                    "or 30 s where the kernel has no CONFIG_WQ_WATCHDOG).")
+@click.option("--fail-on", type=click.Choice(["critical", "warning", "info"]), default="warning", show_default=True,
+              help="Exit 1 when a finding is at least this severe (info findings alone exit 0 by default).")
+@view_options()
 @target_options
 @guarded
-def diagnose(thresh, core, qemu, symbols, from_file, as_json):
-    """Explain stalls, CPU hogs, stuck flushes, dangling work and rescuer activity, ranked.
+def diagnose(thresh, fail_on, core, qemu, symbols, from_file, as_json):
+    """Explain stalls, CPU hogs, stuck flushes, dangling and stranded work and rescuer activity, ranked.
 
-    Exit code 0 when nothing is found, 1 when something is, 2 when the kernel could not be read.
+    Exit code 0 when nothing at least as severe as --fail-on is found, 1 when something is, 2 when the
+    kernel could not be read. Implausible values (damaged memory) are added to the read warnings, never
+    made findings.
     """
-    from .diagnose import diagnose as run
+    from .diagnose import damage, diagnose as run, fails
 
     snap = load_snapshot(core, qemu, symbols, from_file, deep=True)
-    found = run(snap, thresh)
-    emit(as_json, lambda: data.findings(snap, found), lambda: tables.findings(snap, found))
-    sys.exit(EXIT_FOUND if found else EXIT_OK)
+    damaged = damage(snap)
+    found = run(snap, thresh, damaged)
+    snap.warnings = [*snap.warnings, *damaged.warnings]
+    emit(as_json, models.findings(snap, view_opts(), found))
+    sys.exit(EXIT_FOUND if fails(found, fail_on) else EXIT_OK)
 
 
 @main.command()
-@click.argument("pattern", required=False, callback=_regex)
-@click.option("-i", "--interval", type=click.FloatRange(min=0), default=1.0, show_default=True, metavar="SECS",
-              help="Refresh interval; 0 prints once and exits.")
+@click.argument("args", nargs=-1, metavar="[REGEX...] [INTERVAL [COUNT]]")
+@click.option("-e", "--regex", "regexes", metavar="REGEX", multiple=True,
+              help="Only workqueues matching REGEX (repeatable), also when it looks like a number.")
+@click.option("-i", "--interval", type=click.FloatRange(min=0), metavar="SECS",
+              help="Refresh interval, as the INTERVAL argument (default: 1); 0 prints once and exits.")
 @click.option("--sort", type=click.Choice(SORT_KEYS_CHOICES), default="name", show_default=True,
               help="Column to sort by (largest first; rates need two samples).")
 @click.option("--top", type=click.IntRange(min=1), metavar="N", help="Only the first N workqueues.")
@@ -293,15 +502,20 @@ def diagnose(thresh, core, qemu, symbols, from_file, as_json):
 @click.option("-o", "--output", metavar="FILE",
               help="With --prometheus: write each sample to FILE (replaced atomically), e.g. for node_exporter's "
                    "textfile collector.")
+@view_options()
 @target_options
 @guarded
-def monitor(pattern, interval, sort, top, prometheus, output, core, qemu, symbols, from_file, as_json):
+def monitor(args, regexes, interval, sort, top, prometheus, output, core, qemu, symbols, from_file, as_json):
     """Per-workqueue counters, as tools/workqueue/wq_monitor.py shows them, with rates.
 
-    PATTERN is a regular expression matched against names and system_*wq variables. With --json, one
-    JSON object per interval (NDJSON). Live targets are re-read every interval; a vmcore or a
-    snapshot is printed once.
+    \b
+    As wq_monitor.py, each REGEX selects workqueues by name or system_*wq variable (any of them matches);
+    as vmstat, numbers are INTERVAL seconds and COUNT samples: 'monitor 2' refreshes every 2 s,
+    'monitor 1 5' prints 5 samples, 'monitor events 2' watches the events workqueues every 2 s.
+    A regex that is a number goes with -e. With --json (-j), one JSON object per sample (NDJSON).
+    Live targets are re-read every interval; a vmcore or a snapshot is printed once.
     """
+    pattern, interval, count = monitor_arguments(args, regexes, interval)
     import time
 
     from rich.live import Live
@@ -316,13 +530,14 @@ def monitor(pattern, interval, sort, top, prometheus, output, core, qemu, symbol
     if from_file:
         if core or qemu or symbols:
             raise TargetError("--from reads a saved snapshot: it takes no --core, --qemu or --symbols")
-        source = mon.counters_from_snapshot(Snapshot.load(from_file))
+        loaded = Snapshot.load(from_file)
+        source, target = mon.counters_from_snapshot(loaded), loaded.target
         read, live = (lambda: source), False
     else:
         from .capture import sample_counters
 
         opened = open_target(core, qemu, tuple(symbols))
-        read, live = (lambda: sample_counters(opened.prog)), opened.target.live
+        read, live, target = (lambda: sample_counters(opened.prog)), opened.target.live, opened.target
     once = interval == 0 or not live
     previous = None
     use_live_view = not (as_json or prometheus or once) and sys.stdout.isatty()
@@ -338,22 +553,23 @@ def monitor(pattern, interval, sort, top, prometheus, output, core, qemu, symbol
             rows = mon.rows(sample, previous, pattern, sort, top)
             if prometheus:
                 for w in sample.warnings:
-                    click.echo(f"wqinspect: warning: {w.object}: {w.message}", err=True)
+                    click.echo(f"wqinspect: warning: {escape(w.object)}: {escape(w.message)}", err=True)
                 text = metrics.openmetrics(rows)
                 if output:
                     write_atomically(output, text)
                 else:
                     click.echo(text, nl=False)
             elif as_json:
-                click.echo(json.dumps({"timestamp": sample.time, "kernel": sample.kernel, "jiffies": sample.jiffies,
-                                       "stats": sample.has_stats,
-                                       "workqueues": [r.as_dict(sample.time) for r in rows],
-                                       "warnings": jsonable(sample.warnings)}))
+                click.echo(viewout.json_line(models.MonitorView(sample, rows, view_opts(), interval, target)))
             elif view:
-                view.update(tables.monitor(sample, rows, interval), refresh=True)
+                from rich.text import Text
+
+                view.update(Text.from_ansi(viewout.text(models.MonitorView(sample, rows, view_opts(), interval,
+                                                                          target))), refresh=True)
             else:
-                console().print(tables.monitor(sample, rows, None if once else interval))
-            if once:
+                viewout.emit(models.MonitorView(sample, rows, view_opts(), None if once else interval, target), False)
+            count = None if count is None else count - 1
+            if once or count == 0:
                 return
             previous = sample
             sys.stdout.flush()
@@ -366,6 +582,7 @@ def monitor(pattern, interval, sort, top, prometheus, output, core, qemu, symbol
 
 
 @main.command()
+@view_options()
 @target_options
 @guarded
 def topology(core, qemu, symbols, from_file, as_json):
@@ -376,4 +593,16 @@ def topology(core, qemu, symbols, from_file, as_json):
 
     snap = load_snapshot(core, qemu, symbols, from_file)
     diffs = differences(snap)
-    emit(as_json, lambda: data.topology(snap, diffs), lambda: tables.topology(snap, diffs))
+    emit(as_json, models.topology(snap, view_opts(), diffs))
+
+
+@main.command()
+@view_options()
+@target_options
+@guarded
+def dump(core, qemu, symbols, from_file, as_json):
+    """The busy workqueues and pools in the kernel's own format (show_one_workqueue(), show_one_worker_pool()):
+    what sysrq-t and the workqueue watchdog print, to diff against a dmesg excerpt.
+    """
+    snap = load_snapshot(core, qemu, symbols, from_file)
+    emit(as_json, models.dump(snap, view_opts()))

@@ -41,9 +41,10 @@ class Row:
 
     @property
     def infl(self) -> int | None:
-        if self.wq.stats is None:
+        started, completed = self.stat("started"), self.stat("completed")
+        if started is None or completed is None:  # no stats, or a snapshot file without these two
             return None
-        return max(self.stat("started") - self.stat("completed"), 0)
+        return max(started - completed, 0)
 
     @property
     def cpu_time(self) -> float | None:

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from wqinspect import check as checks
 from wqinspect.cli import main
 from wqinspect.model import invariants
-from wqinspect.snapshot import Flusher
+from wqinspect.snapshot import Flusher, ReadWarning
 
 from .conftest import SNAPSHOTS, fixture_snapshot
 
@@ -88,6 +88,8 @@ DOCTORINGS = {
                        "WQ_MEM_RECLAIM and a rescuer"),
     "barrier.waiter": (lambda s: setattr(item(s, "wqi_barrier", "scheduled").barrier, "waiter", None),
                        "a waiting task"),
+    "read.complete": (lambda s: s.warnings.append(ReadWarning("pool 3 worklist", "FaultError: could not read")),
+                      "read without warnings"),
 }
 
 
@@ -192,3 +194,38 @@ def test_transient_violations_are_told_apart():
     assert report.reads == 2
     lasting = checks.run(bad, reread=lambda: bad, pause=0)
     assert [r.check for r in lasting.violated] == ["nr_active.count"] and lasting.reads == 3
+
+
+def test_check_is_not_ok_over_what_it_could_not_read(tmp_path):
+    """A read warning about an object the checks cover fails read.complete; one about a deep-capture
+    extra (the log, stacks, modules) does not; an implausible value counts as unread (issue 14.3)."""
+    import json
+
+    def run(snap):
+        f = tmp_path / "snap.json"
+        f.write_text(snap.dumps())
+        r = CliRunner().invoke(main, ["check", "--json", "--from", str(f)])
+        return r.exit_code, json.loads(r.output)
+
+    snap = copy.deepcopy(fixture_snapshot("trixie-scenarios"))
+    snap.warnings.append(ReadWarning("kernel log", "FaultError: could not read the printk ring buffer"))
+    rc, out = run(snap)
+    assert rc == 0 and out["ok"] is True and len(out["warnings"]) == 1
+    snap.warnings.append(ReadWarning("pool 2 worklist", "FaultError: could not read memory at 0x10"))
+    rc, out = run(snap)
+    assert rc == 1 and out["ok"] is False
+    assert out["results"] == [{"check": "read.complete", "object": "pool 2 worklist",
+                               "expected": "read without warnings",
+                               "found": "FaultError: could not read memory at 0x10", "verdict": "violated"}]
+    snap = copy.deepcopy(fixture_snapshot("trixie-scenarios"))
+    pool_of(snap, "cpu", 1).nice = -7
+    rc, out = run(snap)
+    assert rc == 1 and [(r["check"], r["object"]) for r in out["results"]] == [
+        ("read.complete", f"pool {pool_of(snap, 'cpu', 1).id}")]
+
+
+def test_read_warning_objects():
+    assert invariants.covered("pool 3 worklist") and invariants.covered("workqueue events pwqs")
+    assert invariants.covered("worker_pool_idr") and invariants.covered("something new")
+    assert not invariants.covered("kernel log") and not invariants.covered("modules")
+    assert not invariants.covered("cpu 1") and not invariants.covered("RCU callbacks")

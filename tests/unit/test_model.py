@@ -21,7 +21,10 @@ V66 = dataclasses.replace(V7, wq_max_active=False, node_nr_active=False, implici
 #: v6.1: no cpu_pwq for unbound workqueues, limits per pwq, implicit ordering.
 V61 = dataclasses.replace(V66, unbound_pwq_per_cpu=False, max_unbound_per_cpu=4,
                           wq_flag_names=V7.wq_flag_names - {"WQ_BH", "WQ_PERCPU"} | {"__WQ_ORDERED_EXPLICIT"})
-ALL = {"v6.1": V61, "v6.6": V66, "v7": V7}
+#: v5.10: before v5.15 barriers are uncolored (WORK_NO_COLOR, 15 colors) and a running item's color
+#: is not recorded (no worker->current_color).
+V510 = dataclasses.replace(V61, nr_colors=15, no_color=15, running_color=False)
+ALL = {"v5.10": V510, "v6.1": V61, "v6.6": V66, "v7": V7}
 
 
 def holds(m: Machine):
@@ -139,6 +142,29 @@ def test_barriers(f):
     assert m.blocked == {}
     holds(m)
     assert not m.flush_work("x", "t3")  # nothing queued or running: nothing to wait for
+
+
+def test_uncolored_barriers_and_unknown_running_color_before_v515():
+    m = Machine(V510)
+    m.alloc_workqueue("w", [], 1)
+    m.queue_work_on(0, "w", "blk", "f", "blocks")
+    m.queue_work_on(0, "w", "x", "g", "returns")
+    assert m.flush_work("blk", "t1") and m.flush_work("x", "t2")
+    pwq = m.wqs["w"].cpu_pwq[0]
+    barriers = [w for w in m.works.values() if w.is_barrier]
+    assert [(b.color, b.inactive) for b in barriers] == [(15, False), (15, False)]
+    assert pwq.nr_in_flight[0] == 2 and pwq.nr_active == 1  # barriers count in neither
+    snap = to_snapshot(m)
+    p = next(p for wq in snap.workqueues if wq.name == "w" for p in wq.pwqs if p.address == pwq.address)
+    assert p.refcnt == p.slots + 2 + 2  # insert_work() still takes a reference for each barrier
+    assert [w.color for w in snap.works if w.where == "running"] == [None]
+    holds(m)
+    # The running item of unknown color explains one item in flight, not two.
+    p.nr_in_flight[0] += 1
+    assert [r.check for r in invariants.evaluate(snap) if not r.ok] == ["in_flight.count"]
+    m.release("blk")
+    assert m.blocked == {} and pwq.nr_in_flight[0] == 0
+    holds(m)
 
 
 def test_cancel_sends_linked_barriers_to_the_worklist():

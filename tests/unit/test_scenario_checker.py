@@ -6,13 +6,15 @@ import copy
 import pytest
 
 from testbed import scenarios
-from wqinspect.views import data
+from wqinspect.views import data, models
+from wqinspect.views.render import Options
 
 
 def views(snap):
+    o = Options()
     return scenarios.views_from_commands({
-        "workqueues": data.workqueues(snap), "works": data.works(snap, snap.works),
-        "workers": data.workers(snap), "pools": data.pools(snap),
+        "workqueues": data.doc(models.workqueues(snap, o)).dict(), "works": data.doc(models.works(snap, o)).dict(),
+        "workers": data.doc(models.workers(snap, o)).dict(), "pools": data.doc(models.pools(snap, o)).dict(),
     })
 
 

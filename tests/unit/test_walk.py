@@ -6,7 +6,9 @@ import struct
 import drgn
 import pytest
 
-from wqinspect.kernel.walk import WalkError, hlist_node_addresses, list_node_addresses
+from wqinspect.kernel.structs import bits_set
+from wqinspect.kernel.walk import WalkError, hlist_node_addresses, list_node_addresses, xarray_entries
+from wqinspect.kernel.work import work_list
 
 BASE = 0x10000
 
@@ -30,8 +32,89 @@ def test_list_walk_returns_nodes_in_order():
 
 
 def test_empty_list():
-    prog = program({BASE: BASE})
+    prog = program({BASE: BASE, BASE + 8: BASE})
     assert list(list_node_addresses(prog, BASE)) == []
+
+
+def test_empty_list_is_believed_only_when_prev_agrees():
+    """A head whose next points to itself but whose prev does not is damaged, not empty (issue 14.3)."""
+    prog = program({BASE: BASE, BASE + 8: BASE + 0x100})
+    with pytest.raises(WalkError, match="damaged"):
+        list(list_node_addresses(prog, BASE))
+    # ... also when the caller read the head's words in bulk already.
+    with pytest.raises(WalkError, match="damaged"):
+        list(list_node_addresses(prog, BASE, first=BASE, last=BASE + 0x100))
+    assert list(list_node_addresses(prog, BASE, first=BASE, last=BASE)) == []
+
+
+def _work_program(words: dict[int, int]) -> drgn.Program:
+    prog = program(words)
+    vp = prog.pointer_type(prog.void_type())
+    entry_t = prog.struct_type("list_head", 16, [drgn.TypeMember(vp, "next", 0), drgn.TypeMember(vp, "prev", 64)])
+    ulong = prog.int_type("unsigned long", 8, False)
+    _types(prog, {"struct work_struct": prog.struct_type("work_struct", 32, [
+        drgn.TypeMember(ulong, "data", 0), drgn.TypeMember(entry_t, "entry", 64), drgn.TypeMember(vp, "func", 192)])})
+    return prog
+
+
+def test_work_list_reads_items_and_checks_the_head():
+    head, a, b = BASE, BASE + 0x100, BASE + 0x200
+    prog = _work_program({head: a + 8, head + 8: b + 8, a + 8: b + 8, a: 0x15, a + 24: 0xf1, b + 8: head, b: 0x25,
+                          b + 24: 0xf2})
+    assert [tuple(w) for w in work_list(prog, head)] == [(a, 0x15, 0xf1), (b, 0x25, 0xf2)]
+    with pytest.raises(WalkError, match="damaged"):
+        list(work_list(_work_program({head: head, head + 8: a + 8}), head))
+    cycle = _work_program({head: a + 8, a + 8: b + 8, b + 8: a + 8})
+    with pytest.raises(WalkError, match="loops back"):
+        list(work_list(cycle, head))
+
+
+def _types(prog: drgn.Program, types: dict) -> None:
+    def finder(prog, kinds, name, filename):
+        return types.get(("struct " if drgn.TypeKind.STRUCT in kinds else "") + name)
+
+    prog.register_type_finder("test", finder, enable_index=0)
+
+
+def _xarray_program(words: dict[int, int]) -> drgn.Program:
+    prog = program(words)
+    u8 = prog.int_type("unsigned char", 1, False)
+    vp = prog.pointer_type(prog.void_type())
+    _types(prog, {
+        "struct xa_node": prog.struct_type("xa_node", 0x28 + 64 * 8, [
+            drgn.TypeMember(u8, "shift", 0), drgn.TypeMember(prog.array_type(vp, 64), "slots", 0x28 * 8)]),
+        "struct xarray": prog.struct_type("xarray", 16, [drgn.TypeMember(vp, "xa_head", 64)]),
+    })
+    return prog
+
+
+def test_xarray_walk_in_index_order():
+    xa, root, leaf = BASE, BASE + 0x100, BASE + 0x400
+    # root (shift 6): slot 0 -> leaf node (shift 0) with entries at 0 and 5; slot 1 -> an entry at index 64.
+    prog = _xarray_program({xa + 8: root + 2, root: 6, root + 0x28: leaf + 2, root + 0x28 + 8: 0xa000,
+                            leaf: 0, leaf + 0x28: 0xb000, leaf + 0x28 + 5 * 8: 0xc000})
+    assert list(xarray_entries(prog, xa)) == [(0, 0xb000), (5, 0xc000), (64, 0xa000)]
+
+
+def test_xarray_single_entry_and_empty():
+    assert list(xarray_entries(_xarray_program({BASE + 8: 0xb000}), BASE)) == [(0, 0xb000)]
+    assert list(xarray_entries(_xarray_program({}), BASE)) == []
+
+
+def test_xarray_cycle_and_bad_shift_are_errors():
+    """A damaged worker_pool_idr must not make the walk run forever (issue 14.3)."""
+    xa, root = BASE, BASE + 0x100
+    cycle = _xarray_program({xa + 8: root + 2, root: 6, root + 0x28: root + 2})
+    with pytest.raises(WalkError):
+        list(xarray_entries(cycle, xa))
+    bad = _xarray_program({xa + 8: root + 2, root: 7})
+    with pytest.raises(WalkError, match="shift"):
+        list(xarray_entries(bad, xa))
+
+
+def test_bits_set():
+    assert bits_set([0b1011, 1], 128) == [0, 1, 3, 64]
+    assert bits_set([0b1011, 1], 2) == [0, 1]
 
 
 def test_list_cycle_is_detected_after_the_nodes_before_it():

@@ -1,18 +1,21 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """VM tests: real Debian kernels under QEMU (see tests/vm/kernelrun.py).
 
-KERNELS (default "bookworm trixie sid watchdog") and MODES (default "vmcore
-qmp kcore") narrow the matrix, as in ``make vmtest KERNELS=sid MODES=qmp``.
+KERNELS (default "bullseye bookworm trixie sid next watchdog") and MODES (default
+"vmcore qmp kcore") narrow the matrix, as in ``make vmtest KERNELS=sid MODES=qmp``.
 "watchdog" is the test bed's own kernel with CONFIG_WQ_WATCHDOG (testbed/watchdog.py).
+"next" is experimental's release candidate: when the archive has none, its tests are
+skipped with the reason; when it has one, its failures are failures.
 """
 
 import pytest
 
+from testbed.kernels import OPTIONAL, KernelUnavailable
 from testbed.timing import TIMINGS
 
 from .kernelrun import env_list, kernel_run
 
-KERNELS = env_list("KERNELS", "bookworm trixie sid watchdog")
+KERNELS = env_list("KERNELS", "bullseye bookworm trixie sid next watchdog")
 DEBIAN_KERNELS = [k for k in KERNELS if k != "watchdog"]
 MODES = env_list("MODES", "vmcore qmp kcore")
 #: Readings taken in each mode: vmcore is read from both dump formats.
@@ -27,7 +30,12 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session", params=DEBIAN_KERNELS)
 def run(request):
-    return kernel_run(request.param, MODES)
+    try:
+        return kernel_run(request.param, MODES)
+    except KernelUnavailable as e:
+        if request.param in OPTIONAL:
+            pytest.skip(f"kernel {request.param} is not available: {e}")
+        raise
 
 
 def reading(run, phase: str, mode: str):

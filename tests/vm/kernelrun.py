@@ -76,6 +76,8 @@ class KernelRun:
         self.readings: dict[tuple[str, str], Reading] = {}
         self.skipped: dict[str, str] = {}
         self.dmesg: dict[str, str] = {}
+        #: Guest shell outputs the tests look at: name -> stdout.
+        self.shell: dict[str, str] = {}
         #: `wqinspect check` run straight on a live target: (phase, mode) -> result.
         self.checks: dict[tuple[str, str], CheckRun] = {}
         #: `wqinspect diagnose --json`: (phase, mode) -> result.
@@ -144,6 +146,26 @@ class KernelRun:
                     if p.returncode != 0:
                         raise TestbedError(f"{name} failed: {p.stderr.strip()[-2000:]}")
                     self.parity[name] = p.stdout
+
+    def _offline_phase(self, guest) -> None:
+        """CPU 1 taken offline and a delayed work queued on it: its timer is stranded on a dead wheel."""
+        with TIMINGS.step("offline", self.suite):
+            guest.sh("taskset 1 insmod /test/wqi.ko scenarios=offline offline_cpu=1")
+            time.sleep(2)  # past the work's 1 s delay: on an online CPU its timer would have fired
+        guest.pause()
+        core = self.dir / "offline.kdump-zlib"
+        try:
+            with TIMINGS.step("dump kdump-zlib", f"{self.suite} offline"):
+                guest.dump(core, "kdump-zlib")
+        finally:
+            guest.resume()
+        self.read_host("vmcore", ["-c", str(core)], "offline")
+        self.diagnose(["-c", str(core)], "offline", "vmcore")
+        core.unlink()
+        with TIMINGS.step("rmmod", f"{self.suite} offline"):
+            guest.sh("rmmod wqi", timeout=60)
+            _, self.shell["offline: cpu1 online after rmmod"] = guest.sh("cat /sys/devices/system/cpu/cpu1/online")
+            _, self.dmesg["offline"] = guest.sh("dmesg")
 
     def _stall_phase(self, guest) -> None:
         with TIMINGS.step("leak and stall", self.suite):
@@ -220,6 +242,10 @@ class KernelRun:
         self.prepared = bed.prepare(self.suite)
         want_kcore = "kcore" in self.modes
         reason = hostroot_available() if want_kcore else None
+        if want_kcore and self.prepared.kernel.arch != "amd64":
+            # kcore mode runs the host's wqinspect inside the guest over virtiofs: x86-64 binaries.
+            reason = (f"the host's Python and drgn are x86-64 programs and cannot run in the "
+                      f"{self.prepared.kernel.arch} guest")
         if reason:
             self.skipped["kcore"] = reason
         guest = bed.boot(self.prepared, hostroot=want_kcore and not reason)
@@ -240,6 +266,7 @@ class KernelRun:
                 self.diagnose(["--qemu", str(guest.qmp_socket)], "unloaded", "qmp")
             _, self.dmesg["unloaded"] = guest.sh("dmesg")
             if "vmcore" in self.modes:
+                self._offline_phase(guest)  # before the stall phase: it leaves a dangling timer behind
                 self._stall_phase(guest)
             if "qmp" in self.modes:
                 self._mayday_phase(guest)

@@ -12,7 +12,7 @@ name the upstream commit that introduced each difference.  Readers ask
 
 import re
 
-from drgn import Program, Type
+from drgn import Program, Type, TypeKind
 
 from ..snapshot.layout import Layout
 
@@ -56,6 +56,27 @@ def _flag_enumerators(prog: Program, anchor: str, prefix: str, exclude: str) -> 
     )
 
 
+def _underlying(t: Type) -> Type:
+    t = t.unqualified()
+    while t.kind == TypeKind.TYPEDEF:
+        t = t.type.unqualified()
+    return t
+
+
+def _has_type_member(prog: Program, type_name: str, member: str) -> bool:
+    try:
+        return has_member(prog.type(type_name), member)
+    except LookupError:
+        return False
+
+
+def _last_unloaded_module_struct(prog: Program) -> bool:
+    try:
+        return _underlying(prog["last_unloaded_module"].type_).kind == TypeKind.STRUCT
+    except (KeyError, LookupError):
+        return True
+
+
 def _need(value: int | None, name: str) -> int:
     if value is None:
         raise LookupError(f"the kernel's debug info has no {name}")
@@ -72,6 +93,8 @@ def layout(prog: Program) -> Layout:
     pwq = prog.type("struct pool_workqueue")
     pool = prog.type("struct worker_pool")
     worker = prog.type("struct worker")
+    attrs = prog.type("struct workqueue_attrs")
+    task = prog.type("struct task_struct")
     ev = lambda name: enum_value(prog, name)  # noqa: E731
 
     color_shift = _need(ev("WORK_STRUCT_COLOR_SHIFT"), "WORK_STRUCT_COLOR_SHIFT")
@@ -108,6 +131,19 @@ def layout(prog: Program) -> Layout:
         worker_current_at=has_member(worker, "current_at"),
         worker_current_start=has_member(worker, "current_start"),
         worker_full_id=ev("WORKER_ID_LEN") is not None,
+        pool_nr_running_int=_underlying(pool.member("nr_running").type).kind != TypeKind.STRUCT,
+        attrs_pod_cpumask=has_member(attrs, "__pod_cpumask"),
+        attrs_affn_strict=has_member(attrs, "affn_strict"),
+        attrs_affn_scope=has_member(attrs, "affn_scope") and "wq_affn_names" in prog,
+        task_state="__state" if has_member(task, "__state") else "state",
+        task_on_cpu=has_member(task, "on_cpu"),
+        rcu_nocb_bypass=_has_type_member(prog, "struct rcu_data", "nocb_bypass"),
+        completion_swait=_has_type_member(prog, "struct swait_queue_head", "task_list")
+        and has_member(prog.type("struct completion").member("wait").type, "task_list"),
+        last_unloaded_module_struct=_last_unloaded_module_struct(prog),
+        cpumask_offstack=_underlying(prog.type("cpumask_var_t")).kind == TypeKind.POINTER,
+        cpu_intensive_warning_thresh="wq_cpu_intensive_warning_thresh" in prog,
+        cpu_intensive_report="wci_ents" in prog,
         work_pending_bit=_need(ev("WORK_STRUCT_PENDING_BIT"), "WORK_STRUCT_PENDING_BIT"),
         work_inactive_bit=_need(ev("WORK_STRUCT_INACTIVE_BIT"), "WORK_STRUCT_INACTIVE_BIT"),
         work_pwq_bit=_need(ev("WORK_STRUCT_PWQ_BIT"), "WORK_STRUCT_PWQ_BIT"),

@@ -1,112 +1,91 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""Worker pools and their workers."""
+"""Worker pools and their workers: where they are registered and how they are laid out.
+
+The members read from a ``struct worker_pool``, ``struct workqueue_attrs``,
+``struct worker`` and ``struct task_struct`` are listed here once; the
+capture reads each object with one bulk read (:mod:`wqinspect.kernel.structs`).
+"""
 
 from typing import Iterator
 
-from drgn import Object, Program, cast
-from drgn.helpers.linux.idr import idr_for_each
+from drgn import Program, offsetof
 
 from .layout import layout
-from .walk import hlist_for_each_entry_bounded, list_for_each_entry_bounded
+from .structs import Record, record
+from .walk import xarray_entries
 
 
-def for_each_pool(prog: Program) -> Iterator[Object]:
+def pool_addresses(prog: Program) -> Iterator[int]:
     """
-    Iterate over every worker pool: per-cpu, BH and unbound ones, all of which
-    are registered in ``worker_pool_idr``.
-
-    :return: Iterator of ``struct worker_pool *`` objects, by pool id.
+    Addresses of every ``struct worker_pool``: per-cpu, BH and unbound ones, all
+    of which are registered in ``worker_pool_idr``, in pool id order.  A bounded,
+    cycle-checked walk of the IDR's xarray (drgn's ``idr_for_each()`` is not).
     """
-    ptype = prog.type("struct worker_pool *")
-    for _, entry in idr_for_each(prog["worker_pool_idr"].address_of_()):
-        yield cast(ptype, entry)
+    idr = prog["worker_pool_idr"]
+    for _, entry in xarray_entries(prog, idr.address_ + offsetof(idr.type_, "idr_rt")):
+        yield entry
 
 
-def pool_progress_ts(pool: Object) -> int:
-    """
-    Jiffies of the pool's last forward progress, the watchdog's reference.
-
-    :param pool: ``struct worker_pool *``
-    """
-    return getattr(pool, layout(pool.prog_).pool_progress_ts).value_()
-
-
-def pool_is_bh(pool: Object) -> bool:
-    """True for the per-cpu pools that run work in softirq context (v6.9+)."""
-    return bool(pool.flags.value_() & layout(pool.prog_).pool_flag("POOL_BH"))
+def pool_record(prog: Program) -> Record:
+    return record(prog, "struct worker_pool", {
+        "id": "id", "flags": "flags", "cpu": "cpu", "node": "node", "attrs": "attrs",
+        "nr_workers": "nr_workers", "nr_idle": "nr_idle", "nr_running": "nr_running",
+        "progress_ts": layout(prog).pool_progress_ts, "cpu_stall": "cpu_stall", "manager": "manager",
+        "refcnt": "refcnt", "worklist": "worklist.next", "worklist_prev": "worklist.prev",
+        "workers": "workers.next", "workers_prev": "workers.prev", "idle_list": "idle_list.next",
+        "idle_list_prev": "idle_list.prev", "busy_hash": "busy_hash",
+    })
 
 
-def pool_workers(pool: Object) -> Iterator[Object]:
-    """
-    Workers attached to the pool (``pool->workers``), an attached rescuer included.
-
-    :return: Iterator of ``struct worker *`` objects.
-    """
-    return list_for_each_entry_bounded("struct worker", pool.workers.address_of_(), "node")
+def attrs_record(prog: Program) -> Record:
+    return record(prog, "struct workqueue_attrs", {
+        "nice": "nice", "affn_strict": "affn_strict", "affn_scope": "affn_scope"})
 
 
-def pool_idle_workers(pool: Object) -> Iterator[Object]:
-    """
-    Idle workers, most recently idle first (``pool->idle_list``).
-
-    :return: Iterator of ``struct worker *`` objects.
-    """
-    return list_for_each_entry_bounded("struct worker", pool.idle_list.address_of_(), "entry")
-
-
-def pool_busy_workers(pool: Object) -> Iterator[Object]:
-    """
-    Workers executing a work item (``pool->busy_hash``).
-
-    :return: Iterator of ``struct worker *`` objects.
-    """
-    for bucket in pool.busy_hash:
-        yield from hlist_for_each_entry_bounded("struct worker", bucket.address_of_(), "hentry")
+def worker_record(prog: Program) -> Record:
+    return record(prog, "struct worker", {
+        "flags": "flags", "task": "task", "pool": "pool", "id": "id", "desc": "desc",
+        "current_work": "current_work", "current_func": "current_func", "current_pwq": "current_pwq",
+        "current_color": "current_color", "current_start": "current_start", "current_at": "current_at",
+        "rescue_wq": "rescue_wq", "sleeping": "sleeping", "last_func": "last_func", "last_active": "last_active",
+        "scheduled": "scheduled.next", "scheduled_prev": "scheduled.prev",
+    })
 
 
-def pool_worklist(pool: Object) -> Object:
-    """:return: ``struct list_head *`` of the pool's queue of work items ready to run."""
-    return pool.worklist.address_of_()
+def task_record(prog: Program) -> Record:
+    return record(prog, "struct task_struct", {
+        "pid": "pid", "comm": "comm", "state": layout(prog).task_state, "exit_state": "exit_state",
+        "sum_exec_runtime": "se.sum_exec_runtime", "cpus_ptr": "cpus_ptr"})
 
 
-def worker_scheduled(worker: Object) -> Object:
-    """:return: ``struct list_head *`` of the items a worker has taken on to run next."""
-    return worker.scheduled.address_of_()
-
-
-def worker_task(worker: Object) -> Object | None:
-    """The worker's task; None for the pseudo-workers of BH pools, which have none."""
-    task = worker.task
-    return task if task.value_() else None
-
-
-def worker_comm(worker: Object, pool: Object | None) -> str | None:
+def worker_comm(prog: Program, worker: dict, pool: dict | None, task_comm: str | None,
+                rescue_wq_name: str | None) -> str | None:
     """
     The name ``ps`` shows for a worker, formed as the kernel's wq_worker_comm():
     ``kworker/N:M[H]``, ``kworker/uP:M``, ``kworker/R-<wq>``, ``kworker/dying``,
     followed by ``+desc`` while it runs an item or ``-desc`` after.
 
-    :param worker: ``struct worker *``
-    :param pool: ``worker->pool`` (``struct worker_pool *``) or None
+    :param worker: the decoded ``struct worker`` (:func:`worker_record`)
+    :param pool: the decoded ``worker->pool`` with its attrs' ``nice``, or None
+    :param task_comm: the task's comm (None: the worker has no task)
     """
-    task = worker_task(worker)
-    if task is None:
+    if task_comm is None:
         return None
-    if layout(worker.prog_).worker_full_id:
-        if worker.rescue_wq:
-            base = "kworker/R-" + worker.rescue_wq.name.string_().decode(errors="replace")
+    if layout(prog).worker_full_id:
+        if worker["rescue_wq"]:
+            base = "kworker/R-" + (rescue_wq_name or "")
         elif pool is not None:
-            cpu = pool.cpu.value_()
+            cpu = pool["cpu"]
             if cpu >= 0:
-                base = f"kworker/{cpu}:{worker.id.value_()}{'H' if pool.attrs.nice.value_() < 0 else ''}"
+                base = f"kworker/{cpu}:{worker['id']}{'H' if pool['nice'] < 0 else ''}"
             else:
-                base = f"kworker/u{pool.id.value_()}:{worker.id.value_()}"
+                base = f"kworker/u{pool['id']}:{worker['id']}"
         else:
             base = "kworker/dying"
     else:
         # Before v6.10 the base is the task's comm (truncated to 15 characters).
-        base = task.comm.string_().decode(errors="replace")
-    desc = worker.desc.string_().decode(errors="replace")
+        base = task_comm
+    desc = worker["desc"]
     if pool is not None and desc:
-        base += ("+" if worker.current_work else "-") + desc
+        base += ("+" if worker["current_work"] else "-") + desc
     return base[:63]

@@ -10,7 +10,6 @@ counts that exist there.
 """
 
 import struct
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from drgn import Program, offsetof, sizeof
@@ -61,13 +60,6 @@ def _offsets(prog: Program) -> _Offsets:
 
 def has_stats(prog: Program) -> bool:
     return bool(layout(prog).pwq_stats)
-
-
-def workqueue_addresses(prog: Program) -> Iterator[int]:
-    """Addresses of the ``struct workqueue_struct`` on the ``workqueues`` list (bounded walk)."""
-    o = _offsets(prog)
-    for node in list_node_addresses(prog, prog["workqueues"].address_of_().value_()):
-        yield node - o.wq_list
 
 
 def workqueue_counters(prog: Program, wq: int, count_inactive: bool = False) -> WqCounters:

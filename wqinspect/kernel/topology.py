@@ -4,9 +4,19 @@
 import re
 from typing import Iterator
 
-from drgn import Object, Program
+from drgn import Object, Program, TypeKind
 
-from .workqueue import cpumask_cpus
+from . import cpus as kcpus
+from .walk import WalkError
+
+
+def cpumask_cpus(mask: Object) -> list[int]:
+    """CPUs of a ``cpumask_var_t`` (pointer or one-element array), ``struct cpumask`` or pointer to one."""
+    t = mask.type_.unqualified()
+    while t.kind == TypeKind.TYPEDEF:
+        t = t.type.unqualified()
+    address = mask.value_() if t.kind == TypeKind.POINTER else mask.address_
+    return kcpus.cpumask_cpus(mask.prog_, address)
 
 
 def unbound_cpus(prog: Program) -> list[int]:
@@ -30,7 +40,7 @@ def for_each_affinity_scope(prog: Program) -> Iterator[tuple[int, str, Object]]:
     for e in enum.enumerators:
         if re.fullmatch(r"WQ_AFFN_(DFL|NR_TYPES)", e.name) or e.value >= len(types):
             continue
-        yield e.value, names[e.value].string_().decode(), types[e.value].address_of_()
+        yield e.value, names[e.value].string_().decode(errors="replace"), types[e.value].address_of_()
 
 
 def default_affinity_scope(prog: Program) -> int | None:
@@ -45,6 +55,8 @@ def pod_type(pt: Object, nr_cpu_ids: int) -> tuple[int, list[list[int]], list[in
     n = pt.nr_pods.value_()
     if n <= 0 or not pt.pod_cpus:
         return n, [], [], []
+    if n > nr_cpu_ids:
+        raise WalkError(f"nr_pods {n} is more than nr_cpu_ids {nr_cpu_ids}: damaged")
     return (n, [cpumask_cpus(pt.pod_cpus[i]) for i in range(n)], [pt.pod_node[i].value_() for i in range(n)],
             [pt.cpu_pod[c].value_() for c in range(nr_cpu_ids)])
 
@@ -55,9 +67,5 @@ def node_cpus(prog: Program, nr_node_ids: int) -> list[list[int]]:
         m = prog["node_to_cpumask_map"]
     except KeyError:
         return []
-    return [cpumask_cpus(m[n]) for n in range(nr_node_ids)]
-
-
-def task_cpus(task: Object) -> list[int]:
-    """The CPUs a task may run on (``task->cpus_ptr``)."""
-    return cpumask_cpus(task.cpus_ptr)
+    length = m.type_.unqualified().length
+    return [cpumask_cpus(m[n]) for n in range(min(nr_node_ids, length) if length else nr_node_ids)]

@@ -10,21 +10,25 @@ callers turn both into warnings.
 
 from typing import Iterator
 
-from drgn import Object, Program, cast, offsetof
+from drgn import Program, offsetof
 
 #: The most nodes a single list walk visits.
 LIMIT = 10_000_000
+#: Offset of ``prev`` in ``struct list_head``.
+_PREV = 8
+#: XA_ZERO_ENTRY (xa_mk_internal(257)).
+_XA_ZERO_ENTRY = 257 << 2 | 2
 
 
 class WalkError(Exception):
     """A list could not be walked to its end."""
 
 
-def _nodes(prog: Program, head: int, end: int, what: str, limit: int) -> Iterator[int]:
+def _nodes(prog: Program, head: int, end: int, what: str, limit: int, first: int | None = None) -> Iterator[int]:
     """Follow first pointers from ``head`` until ``end``: the head itself (circular lists) or NULL."""
     read = prog.read_word
     seen = set()
-    node = read(head)
+    node = read(head) if first is None else first
     while node != end:
         if node == 0:
             raise WalkError(f"{what} at {head:#x} has a NULL next pointer")
@@ -37,57 +41,87 @@ def _nodes(prog: Program, head: int, end: int, what: str, limit: int) -> Iterato
         node = read(node)
 
 
-def list_node_addresses(prog: Program, head: int, limit: int = LIMIT) -> Iterator[int]:
+def list_node_addresses(prog: Program, head: int, limit: int = LIMIT, first: int | None = None,
+                        last: int | None = None) -> Iterator[int]:
     """
     Iterate over the nodes of a ``struct list_head`` list, head excluded.
 
+    An empty list (``head->next == head``) is believed only when ``head->prev``
+    agrees; otherwise the head is damaged and :class:`WalkError` says so.
+
     :param head: address of the ``struct list_head`` head
+    :param first: ``head->next`` if the caller has read it already (and ``last``: ``head->prev``)
     :return: addresses of the ``struct list_head`` nodes
     """
-    return _nodes(prog, head, head, "list", limit)
+    if first is None:
+        first = prog.read_word(head)
+    if first == head:
+        if last is None:
+            last = prog.read_word(head + _PREV)
+        if last != head:
+            raise WalkError(f"list at {head:#x} is damaged: its next pointer says empty, "
+                            f"its prev pointer {last:#x} does not")
+        return
+    yield from _nodes(prog, head, head, "list", limit, first)
 
 
-def hlist_node_addresses(prog: Program, head: int, limit: int = LIMIT) -> Iterator[int]:
+def hlist_node_addresses(prog: Program, head: int, limit: int = LIMIT, first: int | None = None) -> Iterator[int]:
     """
     Iterate over the nodes of a ``struct hlist_head`` list.
 
     :param head: address of the ``struct hlist_head``
+    :param first: ``head->first`` if the caller has read it already
     :return: addresses of the ``struct hlist_node`` nodes
     """
-    return _nodes(prog, head, 0, "hlist", limit)
+    return _nodes(prog, head, 0, "hlist", limit, first)
 
 
-def list_for_each_entry_bounded(type: str, head: Object, member: str, limit: int = LIMIT) -> Iterator[Object]:
+def xarray_entries(prog: Program, xa: int, limit: int = 1 << 20) -> Iterator[tuple[int, int]]:
     """
-    Like drgn's ``list_for_each_entry()``, bounded and cycle-checked.
-
-    :param type: entry type, e.g. ``"struct worker"``
-    :param head: ``struct list_head *``
-    :param member: name of the ``struct list_head`` member in ``type``
-    :return: Iterator of ``type *`` objects
+    The entries of the ``struct xarray`` at ``xa`` (an IDR's ``idr_rt``), in index order:
+    (index, entry), zero and retry entries skipped as drgn's ``xa_for_each()`` does.
+    Bounded: a node seen twice (a cycle), a node with a shift out of range or
+    more than ``limit`` entries end the walk with :class:`WalkError`.
     """
-    prog = head.prog_
-    ptype = prog.pointer_type(prog.type(type))
-    off = offsetof(ptype.type, member)
-    for node in list_node_addresses(prog, head.value_(), limit):
-        yield Object(prog, ptype, node - off)
+    node_t = prog.type("struct xa_node")
+    shift_off = offsetof(node_t, "shift")
+    slots_off = offsetof(node_t, "slots")
+    nslots = node_t.member("slots").type.length
+    chunk_shift = nslots.bit_length() - 1
+    head = prog.read_word(xa + offsetof(prog.type("struct xarray"), "xa_head"))
 
+    def is_node(e: int) -> bool:
+        return e & 3 == 2 and e > 4096
 
-def hlist_for_each_entry_bounded(type: str, head: Object, member: str, limit: int = LIMIT) -> Iterator[Object]:
-    """
-    Like drgn's ``hlist_for_each_entry()``, bounded and cycle-checked.
+    if not is_node(head):
+        if head and head != _XA_ZERO_ENTRY and not (head & 3 == 2 and head < 4096):
+            yield 0, head
+        return
+    seen: set[int] = set()
+    count = 0
 
-    :param head: ``struct hlist_head *``
-    :return: Iterator of ``type *`` objects
-    """
-    prog = head.prog_
-    ptype = prog.pointer_type(prog.type(type))
-    off = offsetof(ptype.type, member)
-    for node in hlist_node_addresses(prog, head.value_(), limit):
-        yield Object(prog, ptype, node - off)
+    def walk(node: int, index: int, parent_shift: int | None) -> Iterator[tuple[int, int]]:
+        nonlocal count
+        if node in seen:
+            raise WalkError(f"xarray at {xa:#x}: node {node:#x} is reached twice")
+        seen.add(node)
+        shift = prog.read_u8(node + shift_off)
+        if shift % chunk_shift or shift >= 64 or (parent_shift is not None and shift != parent_shift - chunk_shift):
+            raise WalkError(f"xarray at {xa:#x}: node {node:#x} has an impossible shift {shift}")
+        raw = prog.read(node + slots_off, 8 * nslots)
+        for i in range(nslots):
+            e = int.from_bytes(raw[8 * i:8 * i + 8], "little")
+            if not e:
+                continue
+            at = index + (i << shift)
+            if is_node(e):
+                yield from walk(e - 2, at, shift)
+            elif e & 3 == 2 and e < 4096:
+                continue  # sibling, retry or zero entry
+            else:
+                count += 1
+                if count > limit:
+                    raise WalkError(f"xarray at {xa:#x} has more than {limit} entries")
+                yield at, e
 
-
-def container_of_address(prog: Program, address: int, type: str, member: str) -> Object:
-    """``container_of()`` on a plain address: a ``type *`` object."""
-    ptype = prog.pointer_type(prog.type(type))
-    return cast(ptype, address - offsetof(ptype.type, member))
+    yield from walk(head - 2, 0, None)

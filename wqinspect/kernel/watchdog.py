@@ -5,9 +5,9 @@ import re
 from typing import Iterator
 
 from drgn import Object, Program
-from drgn.helpers.linux.cpumask import for_each_possible_cpu
-from drgn.helpers.linux.percpu import per_cpu
 from drgn.helpers.linux.printk import get_printk_records
+
+from .cpus import cpus
 
 
 
@@ -21,9 +21,9 @@ def watchdog_thresh(prog: Program) -> int | None:
 
 def watchdog_touched(prog: Program) -> tuple[int, dict[int, int]]:
     """``wq_watchdog_touched`` and each possible CPU's ``wq_watchdog_touched_cpu`` (jiffies)."""
-    per = prog["wq_watchdog_touched_cpu"]
-    return prog["wq_watchdog_touched"].value_(), {
-        cpu: per_cpu(per, cpu).value_() for cpu in for_each_possible_cpu(prog)}
+    per = prog["wq_watchdog_touched_cpu"].address_
+    c = cpus(prog)
+    return prog["wq_watchdog_touched"].value_(), {cpu: prog.read_word(c.per_cpu_ptr(per, cpu)) for cpu in c.possible}
 
 
 def cpu_intensive_thresh_us(prog: Program) -> int | None:
@@ -64,16 +64,28 @@ FLUSH_FRAMES = ("__flush_work", "flush_work", "__flush_workqueue", "flush_workqu
                 "cancel_delayed_work_sync", "destroy_workqueue", "workqueue_drain")
 
 
-def task_frames(prog: Program, task: Object, limit: int = 64) -> list[tuple[int, str | None]]:
-    """A task's stack, innermost first: (program counter, function name, inlined ones included)."""
-    out: list[tuple[int, str | None]] = []
+def task_frames(prog: Program, task: Object, limit: int = 64) -> list[tuple[int, str | None, str | None]]:
+    """
+    A task's stack, innermost first: (program counter, function name, crash-style location).
+
+    The location is ``symbol+0xoffset/0xsize`` from the ELF symbol containing the
+    program counter; None for a function inlined into its caller (the caller's
+    frame, next, carries the location) or where no symbol covers the address.
+    """
+    out: list[tuple[int, str | None, str | None]] = []
     for frame in prog.stack_trace(task):
         if len(out) >= limit:
             break
         name = frame.name
         if out and out[-1][1] == name:
             continue
-        out.append((frame.pc, name))
+        where = None
+        if not frame.is_inline:
+            try:
+                sym = frame.symbol()
+            except LookupError:
+                sym = None
+            if sym is not None:
+                where = f"{sym.name}+{frame.pc - sym.address:#x}/{sym.size:#x}"
+        out.append((frame.pc, name, where))
     return out
-
-

@@ -5,59 +5,108 @@ Work lists can hold 100,000 items, so they are read with raw word reads at
 offsets taken from the debug info, not member by member.
 """
 
+import struct
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
-from drgn import FaultError, Object, Program, container_of, offsetof, sizeof
-from drgn.helpers.linux.cpumask import for_each_possible_cpu
+from drgn import FaultError, Program, offsetof, sizeof
 from drgn.helpers.linux.percpu import per_cpu
 
+from .cpus import cpus
+from .layout import layout
+from .structs import record
 from .walk import LIMIT, WalkError, list_node_addresses
 
 
-@dataclass(frozen=True)
-class RawWork:
+class RawWork(NamedTuple):
     address: int
     data: int
     func: int
 
 
-def _work_offsets(prog: Program) -> tuple[int, int, int]:
+class _WorkOffsets(NamedTuple):
+    data: int
+    entry: int
+    func: int
+    size: int
+    #: Unpacks (data, entry.next, func) from the bytes of a work_struct.
+    unpack: object
+
+
+def _work_offsets(prog: Program) -> _WorkOffsets:
     try:
         return prog.cache["wqinspect_work_offsets"]
     except KeyError:
         t = prog.type("struct work_struct")
-        offs = (offsetof(t, "data"), offsetof(t, "entry"), offsetof(t, "func"))
+        d, e, f = offsetof(t, "data"), offsetof(t, "entry"), offsetof(t, "func")
+        fields = sorted([(d, "data"), (e, "next"), (f, "func")])
+        fmt, pos = "<", 0
+        for off, _ in fields:
+            fmt += f"{off - pos}xQ" if off > pos else "Q"
+            pos = off + 8
+        unpack = struct.Struct(fmt).unpack_from
+        order = [name for _, name in fields]
+        idx = (order.index("data"), order.index("next"), order.index("func"))
+
+        def read3(buf, _u=unpack, _i=idx):
+            v = _u(buf)
+            return v[_i[0]], v[_i[1]], v[_i[2]]
+
+        # data, entry and func are in that order in every kernel so far: unpack straight into them.
+        offs = _WorkOffsets(d, e, f, pos, unpack if idx == (0, 1, 2) else read3)
         prog.cache["wqinspect_work_offsets"] = offs
         return offs
 
 
 def read_work(prog: Program, address: int) -> RawWork:
-    """Read a ``struct work_struct`` at ``address``."""
-    data_off, _, func_off = _work_offsets(prog)
-    return RawWork(address, prog.read_word(address + data_off), prog.read_word(address + func_off))
+    """Read a ``struct work_struct`` at ``address`` (one memory read)."""
+    o = _work_offsets(prog)
+    data, _, func = o.unpack(prog.read(address, o.size))
+    return RawWork(address, data, func)
 
 
-def work_list(prog: Program, head: int, limit: int = LIMIT) -> Iterator[RawWork]:
+def work_list(prog: Program, head: int, limit: int = LIMIT, first: int | None = None,
+              last: int | None = None) -> Iterator[RawWork]:
     """
     The work items on a list linked through ``work_struct->entry``: a pool's
-    worklist, a pwq's inactive_works or a worker's scheduled list.
+    worklist, a pwq's inactive_works or a worker's scheduled list.  One memory
+    read per item (its data, link and function together); bounded and
+    cycle-checked like :func:`wqinspect.kernel.walk.list_node_addresses`.
 
     :param head: address of the ``struct list_head``
+    :param first: ``head->next`` and ``last``: ``head->prev``, if the caller read them already
     """
-    _, entry_off, _ = _work_offsets(prog)
-    for node in list_node_addresses(prog, head, limit):
-        yield read_work(prog, node - entry_off)
+    o = _work_offsets(prog)
+    if first is None:
+        first = prog.read_word(head)
+    if first == head:
+        yield from list_node_addresses(prog, head, first=first, last=last)  # checks head->prev
+        return
+    read, unpack, entry, size = prog.read, o.unpack, o.entry, o.size
+    seen: set[int] = set()
+    node = first
+    while node != head:
+        if node == 0:
+            raise WalkError(f"list at {head:#x} has a NULL next pointer")
+        if node in seen:
+            raise WalkError(f"list at {head:#x} loops back to {node:#x}")
+        if len(seen) >= limit:
+            raise WalkError(f"list at {head:#x} has more than {limit} entries")
+        seen.add(node)
+        address = node - entry
+        data, node, func = unpack(read(address, size))
+        yield RawWork(address, data, func)
 
 
-def barrier_waiter(work: Object) -> Object:
+def barrier_waiter(prog: Program, work: int) -> int:
     """
     The task waiting in flush_work() on a barrier item.
 
-    :param work: ``struct work_struct *`` whose func is ``wq_barrier_func``
-    :return: ``struct task_struct *``
+    :param work: address of a ``struct work_struct`` whose func is ``wq_barrier_func``
+    :return: address of the ``struct task_struct``
     """
-    return container_of(work, "struct wq_barrier", "work").task
+    t = prog.type("struct wq_barrier")
+    return prog.read_word(work - offsetof(t, "work") + offsetof(t, "task"))
 
 
 # ---- delayed works on the timer wheel
@@ -89,7 +138,7 @@ def for_each_wheel_timer(prog: Program, limit: int = 100_000) -> Iterator[WheelT
     func_off = offsetof(tl, "function")
     word = sizeof(prog.type("void *"))
     pprev_off = offsetof(prog.type("struct hlist_node"), "pprev")
-    for cpu in for_each_possible_cpu(prog):
+    for cpu in cpus(prog).possible:
         bases = per_cpu(prog["timer_bases"], cpu)
         for b in range(len(bases)):
             vectors = bases[b].vectors
@@ -122,11 +171,13 @@ def for_each_wheel_timer(prog: Program, limit: int = 100_000) -> Iterator[WheelT
                     link, node = node, nxt
 
 
-def timer_delayed_work(prog: Program, timer: int) -> Object:
-    """:return: the ``struct delayed_work *`` that embeds the timer at ``timer``."""
-    return container_of(Object(prog, "struct timer_list *", timer), "struct delayed_work", "timer")
-
-
+def timer_delayed_work(prog: Program, timer: int) -> tuple[RawWork, int, int]:
+    """The ``struct delayed_work`` that embeds the timer at ``timer``: (its work, ->wq, ->cpu)."""
+    dw = prog.type("struct delayed_work")
+    base = timer - offsetof(dw, "timer")
+    d = record(prog, "struct delayed_work", {"data": "work.data", "func": "work.func", "wq": "wq", "cpu": "cpu"})
+    v = d.read(base)
+    return RawWork(base + offsetof(dw, "work"), v["data"], v["func"]), v["wq"], v["cpu"]
 
 
 # ---- rcu_works waiting for a grace period
@@ -140,10 +191,11 @@ def for_each_rcu_callback(prog: Program, limit: int = 1_000_000) -> Iterator[tup
     """
     head_t = prog.type("struct callback_head")
     next_off, func_off = offsetof(head_t, "next"), offsetof(head_t, "func")
-    for cpu in for_each_possible_cpu(prog):
+    bypass = layout(prog).rcu_nocb_bypass
+    for cpu in cpus(prog).possible:
         rd = per_cpu(prog["rcu_data"], cpu)
         lists = [rd.cblist.head.value_()]
-        if rd.type_.has_member("nocb_bypass"):
+        if bypass:
             lists.append(rd.nocb_bypass.head.value_())
         for node in lists:
             seen = set()
@@ -155,6 +207,9 @@ def for_each_rcu_callback(prog: Program, limit: int = 1_000_000) -> Iterator[tup
                 node = prog.read_word(node + next_off)
 
 
-def rcu_work_of(prog: Program, head: int) -> Object:
-    """:return: the ``struct rcu_work *`` whose ``rcu`` member is at ``head``."""
-    return container_of(Object(prog, "struct callback_head *", head), "struct rcu_work", "rcu")
+def rcu_work_of(prog: Program, head: int) -> tuple[RawWork, int]:
+    """The ``struct rcu_work`` whose ``rcu`` member is at ``head``: (its work, ->wq)."""
+    rw = prog.type("struct rcu_work")
+    base = head - offsetof(rw, "rcu")
+    v = record(prog, "struct rcu_work", {"data": "work.data", "func": "work.func", "wq": "wq"}).read(base)
+    return RawWork(base + offsetof(rw, "work"), v["data"], v["func"]), v["wq"]

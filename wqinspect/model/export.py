@@ -6,7 +6,7 @@ a kernel's.  Addresses are the model's own; flags are by name.
 """
 
 from ..snapshot import (Barrier, DelayedTimer, Flusher, FuncRef, KernelInfo, NodeNrActive, Pool, Pwq, Snapshot,
-                        Target, TaskRef, Work, Worker, Workqueue, link_barriers)
+                        Target, TaskRef, Where, Work, Worker, Workqueue, link_barriers)
 from .machine import Machine, MFlusher, MWork
 
 
@@ -51,9 +51,13 @@ def to_snapshot(m: Machine) -> Snapshot:
         pending = {p.address for n in wq.nna.values() for p in n.pending}
         for p in wq.pwqs:
             wq_of_pwq[p.address] = wq
+            # insert_work() takes a reference for every item; before v5.15 barriers are not in flight.
+            uncolored = sum(1 for w in m.works.values() if w.pwq is p and f.no_color is not None
+                            and w.color == f.no_color)
             out.pwqs.append(Pwq(
                 address=p.address, pool_id=p.pool.id, pool=p.pool.address, work_color=p.work_color,
-                flush_color=p.flush_color, refcnt=p.slots + sum(p.nr_in_flight), nr_in_flight=list(p.nr_in_flight),
+                flush_color=p.flush_color, refcnt=p.slots + sum(p.nr_in_flight) + uncolored,
+                nr_in_flight=list(p.nr_in_flight),
                 nr_active=p.nr_active, max_active=p.max_active, plugged=p.plugged if f.wq_max_active else None,
                 nr_inactive=len(p.inactive_works), pending=p.address in pending, cpus=list(p.cpus),
                 is_default=p.is_default, slots=p.slots,
@@ -103,13 +107,16 @@ def to_snapshot(m: Machine) -> Snapshot:
                 current_work=cur.address if cur else None,
                 current_func=FuncRef(0, worker.current_func, None) if cur else None,
                 current_pwq=worker.current_pwq.address if cur else None,
-                current_color=worker.current_color if cur else None,
+                current_color=worker.current_color if cur and f.running_color else None,
                 # Blocked, or released but still waiting for its CPU: not yet back in nr_running.
                 sleeping=bool(cur and worker.current_behaviour != "spins" and cm),
             ))
             if cur is not None:
-                snap.works.append(work(cur, "running", 0, pool.id, worker.current_pwq, worker,
-                                       color=worker.current_color, func=worker.current_func))
+                running = work(cur, "running", 0, pool.id, worker.current_pwq, worker,
+                               color=worker.current_color, func=worker.current_func)
+                if not f.running_color:
+                    running.color = None  # before v5.15 the readers cannot know it (Features.running_color)
+                snap.works.append(running)
             for i, w in enumerate(worker.scheduled):
                 snap.works.append(work(w, "scheduled", i, pool.id, w.pwq, worker))
     for wq in m.wqs.values():
@@ -117,7 +124,7 @@ def to_snapshot(m: Machine) -> Snapshot:
             for i, w in enumerate(p.inactive_works):
                 snap.works.append(work(w, "inactive", i, p.pool.id, p))
     for w in m.works.values():
-        if w.where in ("delayed", "rcu"):
+        if w.where is not None and not Where(w.where).in_pool:  # (None: not queued)
             snap.works.append(Work(address=w.address, func=FuncRef(0, w.func, None), flag_names=["PENDING"],
                                    where=w.where, wq=w.delayed_wq.address, wq_name=w.delayed_wq.name,
                                    delayed=DelayedTimer(0, 0, -1, w.delayed_cpu) if w.where == "delayed" else None))

@@ -27,6 +27,13 @@ class Features:
     unbound_pwq_per_cpu: bool = True
     #: v6.9+: BH pools and workqueues exist.
     bh: bool = True
+    #: Before v5.15 (WORK_NO_COLOR, see Layout.work_no_color): flush_work()'s barrier items take
+    #: this color, count neither in nr_in_flight[] nor in nr_active and carry no INACTIVE bit;
+    #: nr_colors is then 15.  None: barriers take the color of the item they follow and count.
+    no_color: int | None = None
+    #: v5.15+: the worker records the color of the item it runs (worker->current_color);
+    #: before, a running item's color cannot be read, so the model predicts none.
+    running_color: bool = True
     max_active_limit: int = 2048
     dfl_active: int = 1024
     dfl_min_active: int | None = 8
@@ -56,6 +63,8 @@ class Features:
             implicit_ordered=lay.implicit_ordered,
             unbound_pwq_per_cpu=lay.wq_cpu_pwq == "cpu_pwq",
             bh=lay.bh_pools,
+            no_color=lay.work_no_color,
+            running_color=lay.worker_current_color,
             max_active_limit=lay.wq_max_active_limit,
             dfl_active=lay.wq_dfl_active,
             dfl_min_active=lay.wq_dfl_min_active,
@@ -69,7 +78,8 @@ class Features:
         return Layout(
             nr_colors=self.nr_colors, wq_max_active=self.wq_max_active, wq_node_nr_active=self.node_nr_active,
             implicit_ordered=self.implicit_ordered, wq_cpu_pwq="cpu_pwq" if self.unbound_pwq_per_cpu else "cpu_pwqs",
-            bh_pools=self.bh, wq_max_active_limit=self.max_active_limit, wq_dfl_active=self.dfl_active,
+            bh_pools=self.bh, work_no_color=self.no_color, worker_current_color=self.running_color,
+            wq_max_active_limit=self.max_active_limit, wq_dfl_active=self.dfl_active,
             wq_dfl_min_active=self.dfl_min_active, wq_max_unbound_per_cpu=self.max_unbound_per_cpu,
             wq_flags=tuple((name, 1 << i) for i, name in enumerate(sorted(self.wq_flag_names))),
         )
@@ -77,7 +87,6 @@ class Features:
     @classmethod
     def from_snapshot(cls, snap) -> "Features":
         lay = snap.kernel.features
-        pools = {p.id: p for p in snap.pools}
         cpu_nodes = {p.cpu: p.node for p in snap.pools if p.cpu >= 0}
         # The unbound pools that default-attribute workqueues share: those of system_unbound_wq
         # (normal) and of an unbound WQ_HIGHPRI workqueue if one exists.
@@ -85,8 +94,8 @@ class Features:
         for wq in snap.workqueues:
             if wq.kind == WqKind.UNBOUND and wq.dfl_pwq:
                 for p in wq.pwqs:
-                    if p.address == wq.dfl_pwq and p.pool_id in pools:
-                        pool = pools[p.pool_id]
+                    pool = snap.pool(p.pool_id)
+                    if p.address == wq.dfl_pwq and pool is not None:
                         if wq.system_var == "system_unbound_wq" or pool.nice not in unbound_nodes:
                             unbound_nodes[pool.nice] = pool.node
         return cls.from_layout(

@@ -2,16 +2,23 @@
 """Invariants of the workqueue algorithm, evaluated on a snapshot.
 
 Each check states a fact the kernel's code keeps true whenever the locks
-that protect it are free (see ../shared/reference §10 and the model in
-:mod:`wqinspect.model.machine`, whose own states are checked with the same
-code by the property tests).  A check yields one :class:`Result` per object
-it looks at; the ``expected`` and ``found`` fields say what was wrong.
+that protect it are free (kernel/workqueue.c; the model in
+:mod:`wqinspect.model.machine` keeps the same facts, and its own states are
+checked with the same code by the property tests).  A check yields one
+:class:`Result` per object it looks at; the ``expected`` and ``found`` fields
+say what was wrong.
+
+``read.complete`` makes the checks honest about their input: an object that
+could not be read (a read warning of the snapshot) or holds implausible values
+(:mod:`wqinspect.model.plausible`) is a violation, unless no check covers it
+(see :data:`UNCOVERED`), so that ``check`` is never "ok" over what it could not see.
 """
 
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from ..snapshot import Pwq, Snapshot, Workqueue
+from ..snapshot import Pwq, Snapshot, Verdict, Where, Workqueue
+from .plausible import damage
 
 DEFAULT_NOT_RUNNING = frozenset({"WORKER_PREP", "WORKER_CPU_INTENSIVE", "WORKER_UNBOUND", "WORKER_REBOUND"})
 
@@ -23,12 +30,12 @@ class Result:
     expected: str
     found: str
     ok: bool
-    #: "ok", "violated" or "transient" (violated once, gone when re-read).
-    verdict: str = ""
+    #: ok, violated, or transient (violated once, gone when re-read).
+    verdict: Verdict | str = ""
 
     def __post_init__(self):
         if not self.verdict:
-            self.verdict = "ok" if self.ok else "violated"
+            self.verdict = Verdict.OK if self.ok else Verdict.VIOLATED
 
     @property
     def key(self) -> tuple[str, str]:
@@ -40,18 +47,17 @@ def _r(check, obj, expected, found) -> Result:
 
 
 class _Index:
-    """Lookups shared by the checks."""
+    """Lookups shared by the checks (the snapshot's index, and the layout's facts)."""
 
     def __init__(self, snap: Snapshot):
         self.snap = snap
-        self.pools = {p.id: p for p in snap.pools}
-        self.workers = {w.address: w for w in snap.workers}
-        self.pwq_items: dict[int, list] = {}
-        for w in snap.works:
-            key = w.pwq
-            if key is not None:
-                self.pwq_items.setdefault(key, []).append(w)
+        self.pools = snap.ix.pools
+        self.workers = snap.ix.workers
+        self.pwq_items = snap.ix.works_by_pwq
         self.nr_colors = snap.kernel.features.nr_colors
+        #: Before v5.15: the color of uncolored barriers, and no color recorded for running items.
+        self.no_color = snap.kernel.features.work_no_color
+        self.running_color = snap.kernel.features.worker_current_color
         self.not_running = snap.kernel.features.not_running_flag_names() or DEFAULT_NOT_RUNNING
 
     def pwq_label(self, wq: Workqueue, p: Pwq) -> str:
@@ -205,16 +211,27 @@ def _in_flight(ix):
         window = sorted(ix.window(wq))
         for p in wq.pwqs:
             counted = dict.fromkeys(window, 0)
+            # Before v5.15 a running item's color is not recorded (Layout.worker_current_color):
+            # such items may make up any color's difference, and must make up all of it.
+            unknown = 0
             for w in _items_of(ix, p):
-                if w.where not in ("delayed", "rcu") and w.color is not None:
+                if not Where(w.where).in_pool or (ix.no_color is not None and w.color == ix.no_color):
+                    continue  # before v5.15, barriers are uncolored and not counted
+                if w.color is not None:
                     counted[w.color] = counted.get(w.color, 0) + 1
+                elif w.where == Where.RUNNING and not ix.running_color:
+                    unknown += 1
             # Colors outside the window are colors.window's business.
             found = {c: p.nr_in_flight[c] for c in window if c < len(p.nr_in_flight)}
             want = {c: counted[c] for c in window}
+            missing = {c: found.get(c, 0) - n for c, n in want.items()}
+            ok = want == found or (unknown > 0 and all(d >= 0 for d in missing.values())
+                                   and sum(missing.values()) == unknown)
             yield Result("in_flight.count", ix.pwq_label(wq, p),
-                         "items by color " + (", ".join(f"c{c}:{n}" for c, n in want.items() if n) or "none"),
+                         "items by color " + (", ".join(f"c{c}:{n}" for c, n in want.items() if n) or "none")
+                         + (f" and {unknown} running of unknown color" if unknown else ""),
                          "nr_in_flight " + (", ".join(f"c{c}:{n}" for c, n in found.items() if n) or "none"),
-                         want == found)
+                         ok)
 
 
 @check("nr_active.count", "nr_active counts the pwq's active items (barriers and inactive ones excluded)")
@@ -228,9 +245,11 @@ def _nr_active(ix):
             yield _r("nr_active.count", ix.pwq_label(wq, p), f"nr_active {active}", f"nr_active {p.nr_active}")
 
 
-@check("inactive.flag", "items on inactive lists, and barriers, carry WORK_STRUCT_INACTIVE")
+@check("inactive.flag", "items on inactive lists, and barriers, carry WORK_STRUCT_INACTIVE (v5.15+)")
 def _inactive_flag(ix):
     for w in ix.snap.works:
+        if ix.no_color is not None and w.is_barrier:
+            continue  # before v5.15 a barrier is uncolored instead (WORK_NO_COLOR), on any list
         if w.where == "inactive" or (w.is_barrier and w.where != "running"):
             yield Result("inactive.flag", f"{w.where} {w.func} {w.address:#x} ({w.wq_name})", "INACTIVE set",
                          ",".join(w.flag_names) or "no flags", "INACTIVE" in w.flag_names)
@@ -291,7 +310,7 @@ def _refcnt(ix):
     for wq in ix.snap.workqueues:
         for p in wq.pwqs:
             # Every queued, scheduled or running item holds a reference (insert_work() takes it).
-            items = sum(1 for w in _items_of(ix, p) if w.where not in ("delayed", "rcu"))
+            items = sum(1 for w in _items_of(ix, p) if Where(w.where).in_pool)
             need = p.slots + items + (1 if p.on_mayday else 0)
             yield Result("pwq.refcnt", ix.pwq_label(wq, p), f">= {need} ({p.slots} slots, {items} items"
                          f"{', mayday' if p.on_mayday else ''})", str(p.refcnt), p.refcnt >= need)
@@ -372,6 +391,31 @@ def _barrier(ix):
             waiter = w.barrier.waiter
             yield Result("barrier.waiter", f"barrier {w.address:#x} ({w.wq_name})", "a waiting task",
                          f"{waiter.pid} {waiter.comm}" if waiter else "none", waiter is not None)
+
+
+# ---- the input itself
+
+#: Objects of read warnings that no check covers (what deep captures read for diagnose): a
+#: warning about any other object makes ``read.complete`` fail.  Matched as lowercase prefixes.
+UNCOVERED = ("modules", "module", "last_unloaded_module", "uptime", "kernel", "topology", "workqueue watchdog",
+             "cpu intensive", "hog table", "tasks", "task ", "cpu ", "timer wheel", "delayed work timer", "rcu",
+             "sysfs", "stack")
+
+
+def covered(obj: str) -> bool:
+    """Whether a read warning about ``obj`` concerns an object the checks look at."""
+    return not obj.lower().startswith(UNCOVERED)
+
+
+@check("read.complete", "every object the checks cover was read, and read plausibly (no read warning, no "
+       "implausible value)")
+def _read_complete(ix):
+    bad = [w for w in [*ix.snap.warnings, *damage(ix.snap).warnings] if covered(w.object)]
+    for w in bad:
+        yield Result("read.complete", w.object, "read without warnings", w.message, False)
+    if not bad:
+        yield Result("read.complete", "the snapshot", "read without warnings",
+                     f"{len(ix.snap.warnings)} warning(s), none about a checked object", True)
 
 
 def evaluate(snap: Snapshot, only: set[str] | None = None) -> list[Result]:

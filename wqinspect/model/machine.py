@@ -424,6 +424,10 @@ class Machine:
             self.node_activate_pending_pwq(nna)
 
     def pwq_dec_nr_in_flight(self, pwq: MPwq, color: int, inactive: bool) -> None:
+        if color == self.f.no_color:
+            # Before v5.15, uncolored items (barriers) take part in neither flushing nor nr_active.
+            self._maybe_release(pwq)
+            return
         if not inactive:
             self.pwq_dec_nr_active(pwq)
         pwq.nr_in_flight[color] -= 1
@@ -604,7 +608,7 @@ class Machine:
                 return False
             pwq = worker.current_pwq
         barr = MWork(f"barrier:{task}", "wq_barrier_func", "barrier", address=next(self._addr), pending=True,
-                     waiter=task, pwq=pwq, inactive=True)
+                     waiter=task, pwq=pwq, inactive=self.f.no_color is None)
         self.works[barr.name] = barr
         if worker is not None:
             color = worker.current_color
@@ -615,8 +619,11 @@ class Machine:
             work.linked = True
             lst = self._list_of(work)
             self._insert(barr, lst, work.where, lst.index(work) + 1, work.holder)
+        if self.f.no_color is not None:
+            color = self.f.no_color  # before v5.15: an uncolored barrier, counted nowhere
+        else:
+            pwq.nr_in_flight[color] += 1
         barr.color = color
-        pwq.nr_in_flight[color] += 1
         self.blocked[task] = barr
         self.settle()
         return True

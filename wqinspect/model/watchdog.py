@@ -12,6 +12,8 @@ All values are unsigned long jiffies and compared as the kernel's time_after().
 
 from dataclasses import dataclass
 
+from ..snapshot import jiffies_delta
+
 MASK = (1 << 64) - 1
 #: workqueue.watchdog_thresh's default, in seconds.
 DEFAULT_THRESH = 30
@@ -20,12 +22,6 @@ DEFAULT_THRESH = 30
 def time_after(a: int, b: int) -> bool:
     """time_after(a, b): a is later than b, on wrapping unsigned long jiffies."""
     return ((b - a) & MASK) >= 1 << 63
-
-
-def delta(a: int, b: int) -> int:
-    """a - b in jiffies, signed."""
-    d = (a - b) & MASK
-    return d - (1 << 64) if d >= 1 << 63 else d
 
 
 @dataclass(frozen=True)
@@ -44,7 +40,7 @@ def check_pool(now: int, pool_ts: int, touched: int | None, thresh_s: int, hz: i
     """The watchdog's verdict on one pool with work queued (``touched`` None: no watchdog stamps)."""
     ts = pool_ts if touched is None or time_after(pool_ts, touched) else touched
     thresh = thresh_s * hz
-    stuck = delta(now, pool_ts)
+    stuck = jiffies_delta(now, pool_ts)
     seconds = (stuck * 1000 // hz) // 1000 if stuck > 0 else 0
     fires = bool(thresh) and time_after(now, ts + thresh)
-    return Verdict(fires, stuck, seconds, 0 if fires else max(delta(ts + thresh, now), 0))
+    return Verdict(fires, stuck, seconds, 0 if fires else max(jiffies_delta(ts + thresh, now), 0))

@@ -13,14 +13,16 @@ from .index import Index
 from .io import SnapshotError, dumps_bytes, load
 from .layout import Addr, Layout, WorkData, decode_flags, decode_work_data
 from .links import link_barriers, link_works
-from .types import (SCHEMA_VERSION, Barrier, BrokenTimer, CountersSample, CpuIntensive, DelayedTimer, Flusher,
+from .types import (SCHEMA_VERSION, Barrier, BrokenTimer, CountersSample, CpuIntensive, Crash, CrashAddress,
+                    CrashFrame, DelayedTimer, Flusher, HungTask,
                     FuncRef, HogEntry, KernelInfo, LogRecord, Module, NodeNrActive, Pool, Pwq, ReadWarning, Scope,
                     Snapshot, Sysfs, Target, TaskRef, TaskStack, Topology, Watchdog, Work, Worker, WqCounters,
                     Workqueue, cpulist, jiffies_delta)
 from .vocab import FlusherWhere, Mode, PoolKind, Severity, Verdict, Where, WqKind
 
 __all__ = [
-    "Addr", "Barrier", "BrokenTimer", "CountersSample", "CpuIntensive", "DelayedTimer", "Flusher", "FlusherWhere",
+    "Addr", "Barrier", "BrokenTimer", "CountersSample", "CpuIntensive", "Crash", "CrashAddress", "CrashFrame",
+    "DelayedTimer", "HungTask", "Flusher", "FlusherWhere",
     "FuncRef", "HogEntry", "Index", "KernelInfo", "Layout", "LogRecord", "Mode", "Module", "NodeNrActive", "Pool",
     "PoolKind", "Pwq", "ReadWarning", "SCHEMA_VERSION", "Scope", "Severity", "Snapshot", "SnapshotError", "Sysfs",
     "Target", "TaskRef", "TaskStack", "Topology", "Verdict", "Watchdog", "Where", "Work", "WorkData", "Worker",

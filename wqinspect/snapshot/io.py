@@ -8,6 +8,9 @@ Schema 1 files (addresses as hex strings) are upgraded on the way in.
 
 import datetime
 import re
+from functools import partial
+from itertools import chain
+from operator import attrgetter, is_not, itemgetter, methodcaller
 
 import msgspec
 import msgspec.inspect as mi
@@ -50,8 +53,27 @@ def _invalid(e: Exception) -> SnapshotError:
     return SnapshotError(f"not a valid wqinspect snapshot: {escape(text)}")
 
 
+#: A CPU mask as the kernel prints it in sysfs (%*pb): hex words separated by commas.
+_SYSFS_MASK = re.compile(r"[0-9a-fA-F]+(,[0-9a-fA-F]+)*")
+
+
+def _check_sysfs(snap: Snapshot) -> None:
+    """The sysfs masks are parsed (wqinspect.sysfs.mask_cpus): refuse one that is not a mask."""
+    if snap.sysfs is None:
+        return
+    places = [("global_attrs", snap.sysfs.global_attrs)]
+    places += [(f"workqueues.{name}", attrs) for name, attrs in snap.sysfs.workqueues.items()]
+    for where, attrs in places:
+        for key, text in attrs.items():
+            # at most 65,536 CPUs (KernelInfo.nr_cpu_ids): 16,384 hex digits and a comma per 8
+            if key.startswith("cpumask") and (len(text) > 18_432 or not _SYSFS_MASK.fullmatch(text)):
+                raise SnapshotError(f"not a valid wqinspect snapshot: snapshot.sysfs.{escape(where)}.{escape(key)}: "
+                                    f"{escape(repr(text[:40]))} is not a CPU mask in hex")
+
+
 def _checked(snap: Snapshot) -> Snapshot:
     """What the types cannot say."""
+    _check_sysfs(snap)
     at = snap.target.captured_at
     if at:
         try:
@@ -59,6 +81,7 @@ def _checked(snap: Snapshot) -> Snapshot:
             if t.tzinfo is None:
                 raise ValueError("no UTC offset")
             t.timestamp()
+            t.astimezone(datetime.timezone.utc)  # the views show it in UTC: year 1 at +12:00 is year 0 there
         except (ValueError, OverflowError) as e:
             raise SnapshotError(f"not a valid wqinspect snapshot: snapshot.target.captured_at: "
                                 f"{escape(repr(at))} is not an ISO 8601 time with a UTC offset ({e})") from None
@@ -70,8 +93,68 @@ def _schema_error(schema) -> SnapshotError:
                          f"schemas 1 and {SCHEMA_VERSION})")
 
 
-#: An integer literal of 20 digits or more: maybe over 2^64 - 1, which msgspec cannot bound.
-_LONG_INT = re.compile(rb"\d{20,}")
+def _unbounded(t) -> bool:
+    """Whether ``t`` is Addr or U64: integers msgspec cannot bound above (its bounds fit int64)."""
+    return isinstance(t, mi.Metadata) and bool(t.extra) and bool(t.extra.get("addr") or t.extra.get("u64"))
+
+
+_PLANS: dict = {}
+
+
+def _plan(t):
+    """For type info ``t``: how to find the largest unbounded integer in a list of its values, or None."""
+    key = id(t)
+    if key in _PLANS:
+        return _PLANS[key][1]
+    _PLANS[key] = (t, None)  # recursive types
+    plan = None
+    if _unbounded(t):
+        plan = ("int",)
+    else:
+        u = t.type if isinstance(t, mi.Metadata) else t
+        if isinstance(u, mi.UnionType):
+            inner = [x for x in u.types if not isinstance(x, mi.NoneType)]
+            sub = _plan(inner[0]) if len(inner) == 1 else None
+            plan = ("opt", sub) if sub else None
+        elif isinstance(u, mi.StructType):
+            fields = [(attrgetter(f.name), p) for f in u.fields if (p := _plan(f.type))]
+            plan = ("struct", fields) if fields else None
+        elif isinstance(u, (mi.ListType, mi.VarTupleType)):
+            sub = _plan(u.item_type)
+            plan = ("list", sub) if sub else None
+        elif isinstance(u, mi.TupleType):
+            items = [(itemgetter(i), p) for i, it in enumerate(u.item_types) if (p := _plan(it))]
+            plan = ("tuple", items) if items else None
+        elif isinstance(u, mi.DictType):
+            sub = _plan(u.value_type)
+            plan = ("dict", sub) if sub else None
+    _PLANS[key] = (t, plan)
+    return plan
+
+
+def _largest(plan, values: list) -> int:
+    """The largest unbounded integer in ``values``, with loops in C (map, chain, max) over each field."""
+    if not values:
+        return 0
+    kind = plan[0]
+    if kind == "int":
+        return max(values)
+    if kind == "opt":
+        return _largest(plan[1], list(filter(partial(is_not, None), values)))
+    if kind == "struct":
+        return max(_largest(p, list(map(get, values))) for get, p in plan[1])
+    if kind == "list":
+        return _largest(plan[1], list(chain.from_iterable(values)))
+    if kind == "tuple":
+        return max(_largest(p, list(map(get, values))) for get, p in plan[1])
+    return _largest(plan[1], list(chain.from_iterable(map(methodcaller("values"), values))))
+
+
+def _refuse_over_64_bits(snap: Snapshot) -> None:
+    t = mi.type_info(Snapshot)
+    if _largest(_plan(t), [snap]) > _U64_MAX:
+        bad = _too_large(t, snap, "snapshot")
+        raise SnapshotError(f"not a valid wqinspect snapshot: {escape(bad or 'snapshot')}: more than 64 bits")
 
 
 def _too_large(t, v, path: str) -> str | None:
@@ -111,10 +194,7 @@ def decode(buf: bytes) -> Snapshot:
             raise
         if schema == SCHEMA_VERSION and not isinstance(schema, bool):
             snap = _decoder.decode(buf)
-            if _LONG_INT.search(buf):
-                bad = _too_large(mi.type_info(Snapshot), snap, "snapshot")
-                if bad:
-                    raise SnapshotError(f"not a valid wqinspect snapshot: {escape(bad)}: more than 64 bits")
+            _refuse_over_64_bits(snap)
             return _checked(snap)
         if schema != 1 or isinstance(schema, bool):
             raise _schema_error(schema)
@@ -135,7 +215,9 @@ def from_dict(data) -> Snapshot:
     try:
         if schema == 1:
             data = upgrade_v1(data)
-        return _checked(msgspec.convert(data, Snapshot))
+        snap = msgspec.convert(data, Snapshot)
+        _refuse_over_64_bits(snap)
+        return _checked(snap)
     except msgspec.ValidationError as e:
         raise _invalid(e) from None
     except RecursionError:

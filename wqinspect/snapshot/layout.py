@@ -79,6 +79,58 @@ class Layout(msgspec.Struct, frozen=True, kw_only=True):
     #: not task->comm. Commit 2a1b02bcba78 ("workqueue: Refactor worker ID
     #: formatting and make wq_worker_comm() use full ID string") (in v6.10).
     worker_full_id: bool = True
+    #: worker->current_color (the flush color of the running item). Commit d812796eb390
+    #: ("workqueue: Assign a color to barrier work items") (in v5.15); before, the color
+    #: lived only in process_one_work()'s stack frame: a running item's color is unknown.
+    worker_current_color: bool = True
+    #: "inactive_works" or "delayed_works": a pwq's items held back by max_active (and the
+    #: bit WORK_STRUCT_INACTIVE_BIT or WORK_STRUCT_DELAYED_BIT). Commit f97a4a1a3f87
+    #: ("workqueue: Rename "delayed" (delayed by active management) to "inactive"") (in
+    #: v5.15; Debian's 5.10.y has it as a stable backport).
+    pwq_inactive_list: Literal["inactive_works", "delayed_works"] = "inactive_works"
+    #: WORK_NO_COLOR, the color of barrier items that then count neither in nr_in_flight[]
+    #: nor in nr_active and carry no INACTIVE bit; None since commits d812796eb390
+    #: ("workqueue: Assign a color to barrier work items"), 018f3a13dd63 ("workqueue: Mark
+    #: barrier work with WORK_STRUCT_INACTIVE") and bdb0a6548d22 ("workqueue: Remove unused
+    #: WORK_NO_COLOR") (in v5.15).  WORK_NR_COLORS is then 15, not 16.
+    work_no_color: int | None = None
+    #: pool->nr_running is a plain int, no longer an atomic_t. Commit bc35f7ef9628
+    #: ("workqueue: Convert the type of pool->nr_running to int") (in v5.18).
+    pool_nr_running_int: bool = True
+    # -- struct workqueue_attrs
+    #: attrs->__pod_cpumask (the pod of an unbound pool). Commit 9546b29e4a6a
+    #: ("workqueue: Add workqueue_attrs->__pod_cpumask") (in v6.6).
+    attrs_pod_cpumask: bool = True
+    #: attrs->affn_strict. Commit 8639ecebc9b1 ("workqueue: Implement non-strict
+    #: affinity scope for unbound workqueues") (in v6.6).
+    attrs_affn_strict: bool = True
+    #: attrs->affn_scope and wq_affn_names[]. Commit 63c5484e7495 ("workqueue: Add
+    #: multiple affinity scopes and interface to select them") (in v6.6).
+    attrs_affn_scope: bool = True
+    # -- outside the workqueue code
+    #: "__state" or "state": the member holding a task's state. Commit 2f064a59a11f
+    #: ("sched: Change task_struct::state") (in v5.14).
+    task_state: Literal["__state", "state"] = "__state"
+    #: task->on_cpu exists (CONFIG_SMP).
+    task_on_cpu: bool = True
+    #: rcu_data.nocb_bypass, a second list of callbacks on offloaded CPUs (CONFIG_RCU_NOCB_CPU).
+    #: Commit d1b222c6be1f ("rcu/nocb: Add bypass callback queueing") (in v5.5).
+    rcu_nocb_bypass: bool = True
+    #: Completions wait on a simple wait queue (swait: ->task_list of struct swait_queue)
+    #: instead of a wait queue head. Commit a5c6234e1028 ("completion: Use simple wait
+    #: queues") (in v5.7).
+    completion_swait: bool = True
+    #: last_unloaded_module is a struct with name and taints, not a plain string.
+    #: Commit 6f1dae1d84d6 ("module: Show the last unloaded module's taint flag(s)") (in v6.0).
+    last_unloaded_module_struct: bool = True
+    #: cpumask_var_t is a pointer to an allocated mask (CONFIG_CPUMASK_OFFSTACK), not a one-element array.
+    cpumask_offstack: bool = True
+    #: wq_cpu_intensive_warning_thresh exists (CONFIG_WQ_CPU_INTENSIVE_REPORT, on kernels newer than the
+    #: report itself).
+    cpu_intensive_warning_thresh: bool = False
+    #: The table of CPU-hogging work functions, wci_ents (CONFIG_WQ_CPU_INTENSIVE_REPORT). Commit
+    #: 636384500520 ("workqueue: Report work funcs that trigger automatic CPU_INTENSIVE mechanism") (in v6.5).
+    cpu_intensive_report: bool = False
     # -- work->data (include/linux/workqueue.h)
     work_pending_bit: Bit = 0
     work_inactive_bit: Bit = 1

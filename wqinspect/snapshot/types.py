@@ -494,6 +494,99 @@ class CountersSample(_S):
     warnings: list[ReadWarning] = []
 
 
+class CrashFrame(_S):
+    """A frame of the crashed task's stack, innermost first."""
+
+    pc: Addr = 0
+    #: The function whose symbol covers ``pc`` (None where no symbol does).
+    function: str | None = None
+    offset: U64 = 0
+    size: U64 = 0
+    module: str | None = None
+    #: Functions inlined at ``pc``, innermost first (they share this frame's location).
+    inlined: list[str] = []
+    #: Source file and line, where the debug info says.
+    source: str | None = None
+    #: Registers of this frame come from an exception frame (pt_regs) of the crash: the code that faulted.
+    interrupted: bool = False
+
+    def location(self) -> str:
+        """``function+0xoff/0xsize [module]``, as the kernel prints a frame."""
+        if self.function is None:
+            return f"{self.pc:#x}"
+        text = f"{self.function}+{self.offset:#x}/{self.size:#x}"
+        return f"{text} [{self.module}]" if self.module else text
+
+
+class CrashAddress(_S):
+    """An address the crash report names, and what its memory is in the dump."""
+
+    address: Addr
+    #: What the report says it is: "fault address", "RIP", "list entry", "next", "prev".
+    role: str
+    #: "kernel image", "module", "module area" (in no loaded module), "slab", "direct map", "vmalloc", "other".
+    region: str = "other"
+    module: str | None = None
+    symbol: str | None = None
+    #: The slab cache of the object at the address (drgn's slab helpers), whether it is allocated,
+    #: and the object's start.
+    slab_cache: str | None = None
+    slab_allocated: bool | None = None
+    slab_object: Addr | None = None
+    #: The memory could be read from the dump (False: unmapped, or excluded by makedumpfile).
+    readable: bool = True
+    error: str | None = None
+
+
+class HungTask(_S):
+    """A task the hung task detector reported (``INFO: task COMM:PID blocked for more than N seconds.``)."""
+
+    comm: str
+    pid: Small
+    seconds: Annotated[int, Meta(ge=0, le=1 << 40)] = 0
+
+
+class Crash(_S):
+    """Why the kernel crashed: what its log says and what the dump shows (a kernel that panicked)."""
+
+    #: The ``Kernel panic - not syncing:`` message.
+    panic: str | None = None
+    #: The report's lines: ``BUG:``, ``Oops``, ``kernel BUG at``, ``list_del corruption``,
+    #: ``general protection fault``, ``INFO: task ... blocked``, ``RIP:``, the panic.
+    lines: list[LogRecord] = []
+    #: The CPU that panicked (``panic_cpu``) and the task it ran.
+    cpu: Small | None = None
+    task: TaskRef | None = None
+    #: Its stack, unwound through the exception frame of the oops.
+    frames: list[CrashFrame] = []
+    frames_error: str | None = None
+    #: The log's ``RIP:`` of the oops, as printed (``__run_timers+0x13a/0x330``).
+    rip: str | None = None
+    #: The address the log says faulted (page fault, NULL pointer dereference, non-canonical address).
+    fault_address: Addr | None = None
+    hung_tasks: list[HungTask] = []
+    #: The first report's ``Call Trace:`` as the kernel printed it (reliable entries; ``?`` ones only without those):
+    #: where drgn cannot unwind (code of an unloaded module has no unwind information), this still says.
+    log_trace: list[str] = []
+    #: ``[last unloaded: NAME]`` of the oops' module list.
+    last_unloaded: str | None = None
+    #: The addresses the report names, and what their memory is.
+    addresses: list[CrashAddress] = []
+
+    @property
+    def exception_frame(self) -> "CrashFrame | None":
+        """The frame that faulted: the one the log's RIP names, else the first one past the unwinding start whose
+        registers come from an exception frame.  A QEMU dump's stack starts in panic(), and the oops' frame
+        follows; kdump saves the oops' own registers, so there the first frame is the one that faulted."""
+        kernel = [f for i, f in enumerate(self.frames) if (f.interrupted or i == 0) and f.pc >= 1 << 63]
+        if self.rip:
+            name = self.rip.split("+", 1)[0]
+            for f in kernel:
+                if f.function == name or (name.startswith("0x") and f.pc == int(name, 16)):
+                    return f
+        return next((f for f in self.frames[1:] if f.interrupted and f.pc >= 1 << 63), None)
+
+
 class Snapshot(_S, dict=True):
     kernel: KernelInfo
     target: Target
@@ -518,6 +611,8 @@ class Snapshot(_S, dict=True):
     log: list[LogRecord] = []
     stacks: list[TaskStack] = []
     warnings: list[ReadWarning] = []
+    #: Why the kernel crashed, read from a kernel that panicked (deep captures); None otherwise.
+    crash: Crash | None = None
     schema: int = SCHEMA_VERSION
 
     # -- not part of the file: where it was loaded from, and the index (wqinspect.snapshot.index)

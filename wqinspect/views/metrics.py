@@ -2,6 +2,7 @@
 """OpenMetrics text of the monitor's counters, for node_exporter's textfile collector and Prometheus."""
 
 from ..monitor import Row
+from ..text import escape
 
 #: (family, type, help, value of a row or None when it does not apply)
 FAMILIES = (
@@ -26,7 +27,8 @@ FAMILIES = (
 
 
 def _escape(v: str) -> str:
-    return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    """A label value: control characters as \\x1b-style text (text.escape), then OpenMetrics' own escapes."""
+    return escape(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def _labels(rows: list[Row]) -> dict[int, str]:

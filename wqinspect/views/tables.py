@@ -1,322 +1,394 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""Rich tables and trees for people (the same values as :mod:`wqinspect.views.data`)."""
+"""Tables and trees for people, from the view models (:mod:`wqinspect.views.models`).
 
-from rich.console import Group
-from rich.table import Table
-from rich.text import Text
-from rich.tree import Tree
+Each function turns a view model into blocks (:class:`~wqinspect.views.render.Table`,
+:class:`~wqinspect.views.render.Node`, notes) that :class:`~wqinspect.views.render.Writer`
+lays out, escapes and writes; rows are generated as they are written.
+"""
 
-from ..snapshot import Snapshot, Work, Workqueue
-from . import common
-from .common import cpulist, seconds, short_flags
+from collections.abc import Iterator
+
+from ..snapshot import Snapshot, Work, cpulist
+from . import models as m
+from .models import seconds
+from .render import Column, Node, Note, Styled, Table
+
+#: Flags the KIND column already says.
+_KIND_FLAGS = ("WQ_UNBOUND", "WQ_BH", "__WQ_ORDERED", "WQ_SYSFS")
 
 
-def header(snap: Snapshot) -> Text:
+def header(snap: Snapshot) -> Note:
     k, t = snap.kernel, snap.target
     live = "live" if t.live else "post-mortem"
     if snap.loaded_from:
         what = f"snapshot {snap.loaded_from} ({t.mode}, {live}, captured {t.captured_at or '?'})"
     else:
         what = f"{t.mode} {t.source} ({live})"
-    return Text.assemble((f"{k.release}", "bold"), f"  {what}  ",
-                         (f"jiffies {k.jiffies}  HZ {k.hz or '?'}  cpus {cpulist(k.online_cpus)}", "dim"))
+    return Note(f"{k.release}  {what}  jiffies {k.jiffies}  HZ {k.hz or '?'}  cpus {cpulist(k.online_cpus)}", "bold")
 
 
-def warnings(snap: Snapshot) -> list:
-    return [Text(f"warning: {w.object}: {w.message}", style="yellow") for w in snap.warnings]
+def warnings(items) -> list[Note]:
+    return [Note(f"warning: {w.object}: {w.message}", "yellow") for w in items]
 
 
-class _Table(Table):
-    """A table whose cells are plain text: kernel names like "[wqi]" are not rich markup."""
-
-    def add_row(self, *cells, **kw):
-        super().add_row(*(Text(c) if isinstance(c, str) else c for c in cells), **kw)
-
-
-def _table(title: str, *columns: str, right: tuple[str, ...] = ()) -> Table:
-    t = _Table(title=title, title_justify="left", header_style="bold", box=None, pad_edge=False)
-    for c in columns:
-        t.add_column(c, justify="right" if c in right else "left", overflow="fold")
-    return t
+def short_flags(names, prefix: str) -> str:
+    out = []
+    for n in names:
+        s = n.lstrip("_")
+        out.append(s[len(prefix):] if s.startswith(prefix) else s)
+    return ",".join(out) or "-"
 
 
 def _n(v) -> str:
     return "-" if v is None else str(v)
 
 
-def workqueues(snap: Snapshot, pattern: str | None = None) -> Group:
-    t = _table("workqueues", "WORKQUEUE", "KIND", "FLAGS", "MAX", "NODES nr/max", "ACTIVE", "INACTIVE",
-               "IN-FLIGHT", "RESCUER", "SYSFS", "STATE",
-               right=("MAX", "ACTIVE", "INACTIVE", "IN-FLIGHT", "RESCUER"))
-    for wq in sorted(snap.workqueues, key=lambda w: (w.name, w.system_var or "")):
-        if not common.match_workqueue(wq, pattern):
-            continue
-        tot = common.wq_totals(wq)
-        flags = [f for f in wq.flag_names if f not in ("WQ_UNBOUND", "WQ_BH", "__WQ_ORDERED", "WQ_SYSFS")]
-        limit = str(wq.max_active) if wq.min_active is None else f"{wq.max_active} (min {wq.min_active})"
-        nodes = " ".join(f"{'-' if n.node is None else n.node}:{n.nr}/{n.max}" for n in wq.node_nr_active)
-        t.add_row(wq.label, wq.kind, short_flags(flags, "WQ_"), limit, nodes or "-", str(tot["active"]),
-                  str(tot["inactive"]), str(tot["in_flight"]), _n(wq.rescuer_pid),
-                  "yes" if "WQ_SYSFS" in wq.flag_names else "", common.wq_flush_state(wq))
-    return Group(header(snap), t, *warnings(snap))
+def _addr(kind: str, a) -> str:
+    return "-" if a is None else f"(struct {kind} *){a:#x}"
 
 
-def pools(snap: Snapshot) -> Group:
-    t = _table("worker pools", "ID", "KIND", "CPUS", "NODE", "NICE", "FLAGS", "WORKERS", "IDLE", "RUNNING",
-               "WORKLIST", "PROGRESS", "MANAGER",
-               right=("ID", "NODE", "NICE", "WORKERS", "IDLE", "RUNNING", "WORKLIST", "PROGRESS"))
-    for p in sorted(snap.pools, key=lambda p: p.id):
-        ago = common.jiffies_ago(snap, p.progress_ts)
-        progress = f"{seconds(ago)} ago" if ago is not None else "-"
-        if p.cpu_stall:
-            progress += " STALL"
-        manager = snap.worker(p.manager)
-        t.add_row(str(p.id), p.kind, cpulist(p.cpus), str(p.node), str(p.nice), short_flags(p.flag_names, "POOL_"),
-                  str(p.nr_workers), str(p.nr_idle), str(p.nr_running), str(p.worklist_len), progress,
-                  manager.name if manager else "")
-    return Group(header(snap), t, *warnings(snap))
+def flush_state(wq) -> str:
+    parts = []
+    if wq.flushing:
+        parts.append(f"flushing {wq.flush_color}→{wq.work_color}")
+    if wq.nr_drainers:
+        parts.append("draining")
+    return ", ".join(parts)
 
 
-def workers(snap: Snapshot) -> Group:
-    t = _table("workers", "WORKER", "PID", "POOL", "FLAGS", "STATE", "CURRENT", "RUNNING FOR", "LAST",
-               right=("PID", "POOL", "RUNNING FOR"))
-    for w in sorted(snap.workers, key=lambda w: (w.pool_id if w.pool_id is not None else 1 << 30, w.id)):
-        if w.task is None:
-            name, pid = Text("(BH pseudo-worker, no task)", style="dim"), "-"
-        else:
-            name, pid = w.name or w.task.comm, str(w.task.pid)
-        ran = []
-        if w.current_start is not None:
-            ran.append(seconds(common.jiffies_ago(snap, w.current_start)))
-        if w.current_cpu_ns is not None:
-            ran.append(f"cpu {w.current_cpu_ns / 1e6:.0f}ms")
-        t.add_row(name, pid, _n(w.pool_id), short_flags(w.flag_names, "WORKER_"), w.state,
-                  str(w.current_func) if w.current_func else "", " ".join(ran), str(w.last_func or ""))
-    return Group(header(snap), t, *warnings(snap))
+def kind(wq) -> str:
+    """The kind, with wq_dump.py's strict marker (``unbound,S``)."""
+    return f"{wq.kind},S" if m.strict(wq) else str(wq.kind)
 
 
-def select_works(snap: Snapshot, wq_name: str | None = None, pool_id: int | None = None) -> list[Work]:
-    out = []
-    for w in snap.works:
-        if wq_name is not None:
-            wq = snap.workqueue(w.wq)
-            if wq is None or not common.named(wq, wq_name):
-                continue
-        if pool_id is not None and w.in_pool != pool_id:
-            continue
-        out.append(w)
-    return sorted(out, key=lambda w: (common.WHERE_ORDER.get(w.where, 9), w.in_pool if w.in_pool is not None else -1,
-                                      w.wq_name or "", w.position))
+def pool_label(pool) -> str:
+    if pool is None:
+        return "-"
+    if pool.cpu >= 0:
+        return f"{pool.id} (cpu {pool.cpu}{' BH' if pool.kind.startswith('bh') else ''}" \
+               f"{' hi' if pool.kind.endswith('highpri') else ''})"
+    return f"{pool.id} (cpus {cpulist(pool.cpus)})"
 
 
-def works(snap: Snapshot, selected: list[Work]) -> Group:
-    t = _table("work items", "WHERE", "FUNCTION", "WORKQUEUE", "POOL", "COLOR", "FLAGS", "DETAIL",
-               right=("POOL", "COLOR"))
-    for w in selected:
-        wq = snap.workqueue(w.wq)
-        t.add_row(w.where, str(w.func), wq.label if wq else (w.wq_name or "-"), _n(w.in_pool), _n(w.color),
-                  ",".join(w.flag_names) or "-", common.work_detail(snap, w))
-    parts = [header(snap), t]
+def _verbose(view, cols: list[Column]) -> list[Column]:
+    return cols[:1] + [Column("ADDRESS")] + cols[1:] if view.opts.verbose else cols
+
+
+def _with_addr(view, row: tuple, kind: str, address) -> tuple:
+    return row[:1] + (_addr(kind, address),) + row[1:] if view.opts.verbose else row
+
+
+# -- views ------------------------------------------------------------------------------------------------------------
+
+
+def workqueues(v: m.WorkqueuesView) -> Iterator:
+    cols = [Column("WORKQUEUE", fit="name"), Column("KIND"), Column("FLAGS", fit="wrap"), Column("MAX", fit="wrap"),
+            Column("NODES nr/max", fit="wrap"), Column("ACTIVE", True), Column("INACTIVE", True),
+            Column("IN-FLIGHT", True), Column("RESCUER", True), Column("SYSFS"), Column("STATE", fit="wrap")]
+
+    def rows():
+        for wq in v.rows:
+            tot = v.totals[id(wq)]
+            flags = [f for f in wq.flag_names if f not in _KIND_FLAGS]
+            limit = str(wq.max_active) if wq.min_active is None else f"{wq.max_active} (min {wq.min_active})"
+            nodes = " ".join(f"{'-' if n.node is None else n.node}:{n.nr}/{n.max}" for n in wq.node_nr_active)
+            yield _with_addr(v, (wq.label, kind(wq), short_flags(flags, "WQ_"), limit, nodes or "-",
+                                 str(tot["active"]), str(tot["inactive"]), str(tot["in_flight"]),
+                                 _n(wq.rescuer_pid), "yes" if "WQ_SYSFS" in wq.flag_names else "", flush_state(wq)),
+                             "workqueue_struct", wq.address)
+
+    yield header(v.snap)
+    yield Table("workqueues", _verbose(v, cols), rows())
+    yield from warnings(v.snap.warnings)
+
+
+def pools(v: m.PoolsView) -> Iterator:
+    cols = [Column("ID", True), Column("KIND"), Column("CPUS", fit="wrap"), Column("NODE", True),
+            Column("NICE", True), Column("FLAGS", fit="wrap"), Column("WORKERS", True), Column("IDLE", True),
+            Column("RUNNING", True), Column("WORKLIST", True), Column("PROGRESS", True),
+            Column("MANAGER", fit="name")]
+
+    def rows():
+        for p in v.rows:
+            ago = v.progress_ago(p)
+            progress = f"{seconds(ago)} ago" if ago is not None else "-"
+            if p.cpu_stall:
+                progress += " STALL"
+            manager = v.snap.worker(p.manager)
+            yield _with_addr(v, (str(p.id), str(p.kind), cpulist(p.cpus), str(p.node), str(p.nice),
+                                 short_flags(p.flag_names, "POOL_"), str(p.nr_workers), str(p.nr_idle),
+                                 str(p.nr_running), str(p.worklist_len), progress,
+                                 (manager.name or "") if manager else ""), "worker_pool", p.address)
+
+    yield header(v.snap)
+    yield Table("worker pools", _verbose(v, cols), rows())
+    yield from warnings(v.snap.warnings)
+
+
+def workers(v: m.WorkersView) -> Iterator:
+    cols = [Column("WORKER", fit="name"), Column("PID", True), Column("POOL", True), Column("FLAGS", fit="wrap"),
+            Column("STATE", fit="wrap"), Column("CURRENT", fit="name"), Column("RUNNING FOR", True, fit="wrap"),
+            Column("LAST", fit="name")]
+
+    def rows():
+        for w in v.rows:
+            if w.task is None:
+                name, pid = Styled("(BH pseudo-worker, no task)", "dim"), "-"
+            else:
+                name, pid = w.name or w.task.comm, str(w.task.pid)
+            ran = []
+            if w.current_start is not None:
+                ran.append(seconds(v.running_for(w)))
+            if w.current_cpu_ns is not None:
+                ran.append(f"cpu {w.current_cpu_ns / 1e6:.0f}ms")
+            yield _with_addr(v, (name, pid, _n(w.pool_id), short_flags(w.flag_names, "WORKER_"), w.state,
+                                 str(w.current_func) if w.current_func else "", " ".join(ran),
+                                 str(w.last_func or "")), "worker", w.address)
+
+    yield header(v.snap)
+    yield Table("workers", _verbose(v, cols), rows())
+    yield from warnings(v.snap.warnings)
+
+
+def works(v: m.WorksView) -> Iterator:
+    snap = v.snap
+    cols = [Column("WHERE"), Column("FUNCTION", fit="name"), Column("WORKQUEUE", fit="name"), Column("POOL", True),
+            Column("COLOR", True), Column("FLAGS", fit="wrap"), Column("DETAIL", fit="wrap")]
+    if v.opts.verbose:
+        cols.insert(2, Column("ADDRESS"))
+    wqs = snap.ix.workqueues
+    labels: dict = {}
+    funcs: dict = {}
+
+    def rows():
+        for n, w in v.groups():
+            label = labels.get(w.wq)
+            if label is None:
+                wq = wqs.get(w.wq)
+                label = labels[w.wq] = wq.label if wq else (w.wq_name or "-")
+            key = (w.func.address, w.func.name, w.func.module)
+            func = funcs.get(key)
+            if func is None:
+                func = funcs[key] = str(w.func)
+            if n > 1:
+                func = f"{n}*{func}"
+            where = w.where
+            pool = "-" if where in m.OFF_POOL or w.pool_id is None else str(w.pool_id)
+            quiet = n > 1 or (where in m.QUEUED and w.barrier is None and w.delayed is None)
+            row = (str(where), func, label, pool, "-" if w.color is None else str(w.color),
+                   ",".join(w.flag_names) or "-", "" if quiet else v.detail(w))
+            if v.opts.verbose:
+                row = row[:2] + (_addr("work_struct", w.address) if n == 1 else "",) + row[2:]
+            yield row
+
+    footer = []
+    if len(v.rows) < v.selected:
+        footer.append(f"first {len(v.rows)} of {v.selected} work items (--limit)")
+    if v.fold:
+        footer.append("runs of alike items folded as N*function, as the kernel's dump does (--all lists each)")
+    yield header(snap)
+    yield Table("work items", cols, rows(), footer)
     if snap.broken_timers:
-        parts.append(Text(f"{len(snap.broken_timers)} timer wheel link(s) point to unreadable memory "
-                          "(see 'wqinspect diagnose')", style="yellow"))
-    return Group(*parts, *warnings(snap))
+        yield Note(f"{len(snap.broken_timers)} timer wheel link(s) point to unreadable memory "
+                   "(see 'wqinspect diagnose')", "yellow")
+    yield from warnings(snap.warnings)
 
 
-def _work_line(snap: Snapshot, w: Work) -> Text:
-    detail = common.work_detail(snap, w)
+def _work_line(v, w: Work, n: int = 1) -> str:
+    detail = v.detail(w) if n == 1 else ""
     flags = ",".join(f for f in w.flag_names if f not in ("PENDING", "PWQ"))
-    return Text.assemble((f"{w.where} ", "cyan"), str(w.func),
-                         (f"  color {w.color}" if w.color is not None else "", "dim"),
-                         (f"  {flags}" if flags else "", "dim"), (f"  {detail}" if detail else "", "italic"))
+    func = str(w.func) if n == 1 else f"{n}*{w.func}"
+    addr = f"  {_addr('work_struct', w.address)}" if v.opts.verbose and n == 1 else ""
+    return (f"{w.where} {func}{addr}" + (f"  color {w.color}" if w.color is not None else "")
+            + (f"  {flags}" if flags else "") + (f"  {detail}" if detail else ""))
 
 
-def show(snap: Snapshot, wqs: list[Workqueue]) -> Group:
-    trees = []
-    for wq in wqs:
-        tot = common.wq_totals(wq)
-        state = common.wq_flush_state(wq)
-        root = Tree(Text.assemble((wq.label, "bold"), f"  {wq.kind}  max_active {wq.max_active}",
-                                  f"  active {tot['active']} inactive {tot['inactive']} in-flight {tot['in_flight']}",
-                                  (f"  colors work {wq.work_color} flush {wq.flush_color}", "dim"),
-                                  (f"  {state}" if state else "", "magenta")))
-        for f in ([wq.first_flusher] if wq.first_flusher else []) + wq.flusher_queue + wq.flusher_overflow:
+def show(v: m.ShowView) -> Iterator:
+    snap = v.snap
+    fold = v.opts.terminal and not v.opts.all
+    yield header(snap)
+    for part in v.parts:
+        wq, tot = part.wq, part.totals
+        state = flush_state(wq)
+        root = Node(f"{wq.label}  {wq.kind}  max_active {wq.max_active}  active {tot['active']} inactive "
+                    f"{tot['inactive']} in-flight {tot['in_flight']}  colors work {wq.work_color} flush "
+                    f"{wq.flush_color}" + (f"  {state}" if state else "")
+                    + (f"  {_addr('workqueue_struct', wq.address)}" if v.opts.verbose else ""), "bold")
+        for f in wq.flushers:
             who = ", ".join(f"{t.pid} {t.comm}" for t in f.waiters) or "?"
-            root.add(Text(f"flusher ({f.where}) color {f.flush_color}: {who}", style="magenta"))
+            root.add(f"flusher ({f.where}) color {f.flush_color}: {who}", "magenta")
         for n in wq.node_nr_active:
-            root.add(Text(f"node {'-' if n.node is None else n.node}: nr_active {n.nr}/{n.max}"
-                          f"{f', {len(n.pending_pwqs)} pwq(s) waiting' if n.pending_pwqs else ''}", style="dim"))
-        works = snap.works_of(wq)
-        for p in wq.pwqs:
-            pool = snap.pool(p.pool_id)
+            root.add(f"node {'-' if n.node is None else n.node}: nr_active {n.nr}/{n.max}"
+                     f"{f', {len(n.pending_pwqs)} pwq(s) waiting' if n.pending_pwqs else ''}", "dim")
+        for pp in part.pwqs:
+            p = pp.pwq
             inflight = " ".join(f"c{c}:{n}" for c, n in enumerate(p.nr_in_flight) if n)
             extra = [f"cpus {cpulist(p.cpus)}" if p.cpus else "", "default" if p.is_default else "",
                      "plugged" if p.plugged else "", "MAYDAY" if p.on_mayday else "",
                      "pending" if p.pending else "", f"flush color {p.flush_color}" if p.flush_color >= 0 else ""]
             limit = f"/{p.max_active}" if p.max_active is not None else ""
-            pnode = root.add(Text.assemble(f"pwq {p.address:#x} → pool {common.pool_label(pool)}  ",
-                                           f"active {p.nr_active}{limit} inactive {p.nr_inactive} "
-                                           f"in-flight {inflight or 0} refcnt {p.refcnt}  ",
-                                           (" ".join(e for e in extra if e), "dim")))
-            mine = [w for w in works if w.pwq == p.address]
-            holders = []
-            for w in sorted(mine, key=lambda w: (common.WHERE_ORDER[w.where], w.position)):
-                if w.where in ("running", "scheduled") and w.worker not in holders:
-                    holders.append(w.worker)
-            for addr in holders:
-                worker = snap.worker(addr)
-                wnode = pnode.add(Text.assemble(("worker ", "dim"), common.worker_label(worker),
-                                                f"  {worker.state if worker else ''}"))
-                for w in sorted([w for w in snap.works if w.worker == addr], key=lambda w: (w.where != "running",
-                                                                                              w.position)):
-                    wnode.add(_work_line(snap, w))
-            for w in sorted(mine, key=lambda w: (common.WHERE_ORDER[w.where], w.position)):
-                if w.where not in ("running", "scheduled"):
-                    pnode.add(_work_line(snap, w))
-        for w in works:
-            if w.where in ("delayed", "rcu"):
-                root.add(_work_line(snap, w))
-        trees.append(root)
-    return Group(header(snap), *trees, *warnings(snap))
+            pnode = root.add(f"pwq {p.address:#x} → pool {pool_label(pp.pool)}  active {p.nr_active}{limit} "
+                             f"inactive {p.nr_inactive} in-flight {inflight or 0} refcnt {p.refcnt}  "
+                             + " ".join(e for e in extra if e))
+            for _, worker, held in pp.holders:
+                wnode = pnode.add(f"worker {m.worker_label(worker)}  {worker.state if worker else ''}")
+                for n, w in m.groups(held, fold):
+                    wnode.add(_work_line(v, w, n))
+            for n, w in m.groups(pp.queued, fold):
+                pnode.add(_work_line(v, w, n))
+        for n, w in m.groups(part.pending, fold):
+            root.add(_work_line(v, w, n))
+        yield root
+    yield from warnings(snap.warnings)
 
 
-def check_report(report, show_all: bool = False) -> Group:
-    snap = report.snapshot
-    summary = _table("checks", "CHECK", "OBJECTS", "VIOLATED", "TRANSIENT", "WHAT IT CHECKS",
-                     right=("OBJECTS", "VIOLATED", "TRANSIENT"))
-    for row in report.summary():
-        summary.add_row(row["check"], str(row["checked"]),
-                        Text(str(row["violated"]), style="bold red" if row["violated"] else ""),
-                        str(row["transient"]), row["description"])
-    rows = report.results if show_all else [r for r in report.results if r.verdict != "ok"]
-    detail = _table("results" if show_all else "violations", "CHECK", "OBJECT", "EXPECTED", "FOUND", "VERDICT")
-    for r in rows:
-        style = {"violated": "bold red", "transient": "yellow"}.get(r.verdict, "green")
-        detail.add_row(r.check, r.object, r.expected, r.found, Text(r.verdict, style=style))
+def check(v: m.CheckView) -> Iterator:
+    report = v.report
+    yield header(v.snap)
+    yield Table("checks", [Column("CHECK", fit="name"), Column("OBJECTS", True), Column("VIOLATED", True, keep=True),
+                           Column("TRANSIENT", True, keep=True), Column("WHAT IT CHECKS", fit="wrap")],
+                [(row["check"], str(row["checked"]),
+                  Styled(str(row["violated"]), "bold red" if row["violated"] else ""), str(row["transient"]),
+                  row["description"]) for row in v.summary])
+    if v.rows:
+        style = {"violated": "bold red", "transient": "yellow"}
+        yield Table("results" if v.show_all else "violations",
+                    [Column("CHECK", fit="name"), Column("OBJECT", fit="wrap"), Column("EXPECTED", fit="wrap"),
+                     Column("FOUND", fit="wrap"), Column("VERDICT")],
+                    ((r.check, r.object, r.expected, r.found, Styled(str(r.verdict), style.get(r.verdict, "green")))
+                     for r in v.rows))
     n_v, n_t = len(report.violated), len(report.transient)
-    verdict = Text(f"{len(report.results)} results: " + (
-        f"{n_v} violated" if n_v else "every invariant holds") + (
-        f", {n_t} transient (gone when re-read; {report.reads} reads)" if n_t else ""),
-        style="bold red" if n_v else "bold green")
-    parts = [header(snap), summary]
-    if rows:
-        parts.append(detail)
-    return Group(*parts, verdict, *warnings(snap))
+    yield Note(f"{len(report.results)} results: " + (f"{n_v} violated" if n_v else "every invariant holds")
+               + (f", {n_t} transient (gone when re-read; {report.reads} reads)" if n_t else ""),
+               "bold red" if n_v else "bold green")
+    yield from warnings(v.snap.warnings)
 
 
-def findings(snap: Snapshot, found: list) -> Group:
+def findings(v: m.FindingsView) -> Iterator:
     """Ranked findings: severity and what on one line, where, the evidence, then the suggestion."""
     style = {"critical": "bold red", "warning": "bold yellow", "info": "bold cyan"}
-    parts = [header(snap)]
-    for i, f in enumerate(found, 1):
-        parts.append(Text.assemble(f"\n{i:>2}. ", (f"{f.severity.upper():8}", style[f.severity]), " ",
-                                   (f.what, "bold"), (f"   [{f.where}]", "dim")))
+    snap = v.snap
+    yield header(snap)
+    for i, f in enumerate(v.rows, 1):
+        yield Note("")
+        yield Note(f"{i:>2}. {str(f.severity).upper():8} {f.what}   [{f.where}]", style.get(f.severity, "bold"))
         for e in f.evidence:
-            parts.append(Text(f"      • {e}"))
+            yield Note(f"      • {e}")
         if f.suggestion:
-            parts.append(Text(f"      → {f.suggestion}", style="italic"))
-    n_crit = sum(1 for f in found if f.severity == "critical")
-    parts.append(Text(f"\n{len(found)} finding(s)" + (f", {n_crit} critical" if n_crit else "")
-                      if found else "nothing found", style="bold red" if n_crit else "bold"))
+            yield Note(f"      → {f.suggestion}", "italic")
+    yield Note("")
+    yield Note(f"{len(v.rows)} finding(s)" + (f", {v.critical} critical" if v.critical else "")
+               if v.rows else "nothing found", "bold red" if v.critical else "bold")
     if not snap.log and not snap.stacks and snap.target.mode != "model":
-        parts.append(Text("note: this snapshot has no log or stacks (not a deep capture)", style="dim"))
-    return Group(*parts, *warnings(snap))
+        yield Note("note: this snapshot has no log or stacks (not a deep capture)", "dim")
+    yield from warnings(snap.warnings)
 
 
-def monitor(sample, rows, interval: float | None) -> Group:
+def monitor(v: m.MonitorView) -> Iterator:
     from datetime import datetime
 
-    def n(v, fmt="{}"):
-        return "-" if v is None else fmt.format(v)
+    sample, rows, interval = v.sample, v.rows, v.interval
 
-    when = datetime.fromtimestamp(sample.time).strftime("%H:%M:%S")
+    def n(x, fmt="{}"):
+        return "-" if x is None else fmt.format(x)
+
+    when = datetime.fromtimestamp(sample.time).strftime("%H:%M:%S") if 0 < sample.time < 1e11 else "?"
     title = f"workqueues  {sample.kernel}  {when}" + (f"  every {interval:g}s" if interval else "")
     if sample.has_stats:
-        t = _table(title, "WORKQUEUE", "total", "infl", "CPUtime", "CPUitsv", "CMW/RPR", "mayday", "rescued",
-                   "total/s", "CPU%", "active",
-                   right=("total", "infl", "CPUtime", "CPUitsv", "CMW/RPR", "mayday", "rescued", "total/s", "CPU%",
-                          "active"))
-        for r in rows:
-            t.add_row(r.wq.label, n(r.total), n(r.infl), n(r.cpu_time, "{:.1f}"), n(r.cpu_intensive),
-                      n(r.cmw_rpr), n(r.mayday), n(r.rescued), n(r.rates.get("total"), "{:.1f}"),
-                      n(r.rates.get("cpu%"), "{:.1f}"), str(r.wq.nr_active))
-        return Group(t, *warnings(sample))
-    t = _table(title, "WORKQUEUE", "active", "inactive", "in flight", right=("active", "inactive", "in flight"))
-    for r in rows:
-        t.add_row(r.wq.label, str(r.wq.nr_active), n(r.wq.inactive), str(r.wq.in_flight))
-    note = Text("this kernel has no workqueue statistics (pwq->stats[] came in v6.5): "
-                "showing the active, inactive and in-flight items", style="yellow")
-    return Group(note, t, *warnings(sample))
+        names = ("total", "infl", "CPUtime", "CPUitsv", "CMW/RPR", "mayday", "rescued", "total/s", "CPU%", "active")
+        cols = [Column("WORKQUEUE", fit="name")] + [Column(c, True) for c in names]
+        yield Table(title, cols, ((r.wq.label, n(r.total), n(r.infl), n(r.cpu_time, "{:.1f}"), n(r.cpu_intensive),
+                                   n(r.cmw_rpr), n(r.mayday), n(r.rescued), n(r.rates.get("total"), "{:.1f}"),
+                                   n(r.rates.get("cpu%"), "{:.1f}"), str(r.wq.nr_active)) for r in rows))
+    else:
+        yield Note("this kernel has no workqueue statistics (pwq->stats[] came in v6.5): "
+                   "showing the active, inactive and in-flight items", "yellow")
+        cols = [Column("WORKQUEUE", fit="name"), Column("active", True), Column("inactive", True),
+                Column("in flight", True)]
+        yield Table(title, cols, ((r.wq.label, str(r.wq.nr_active), n(r.wq.inactive), str(r.wq.in_flight))
+                                  for r in rows))
+    yield from warnings(sample.warnings)
 
 
-def topology(snap: Snapshot, diffs: list) -> Group:
-    from .common import cpu_pools, dfl_pool, wq_type
-
-    parts = [header(snap)]
+def topology(v: m.TopologyView) -> Iterator:
+    snap = v.snap
+    yield header(snap)
     topo = snap.topology
     if topo is not None and topo.scopes:
-        t = _table(f"affinity scopes  (wq_unbound_cpumask {cpulist(topo.unbound_cpus)})", "SCOPE", "PODS",
-                   "POD CPUS", "POD NODES", "CPU → POD", right=("PODS",))
-        for s in topo.scopes:
-            t.add_row(s.name + (" (default)" if s.default else ""), str(s.nr_pods),
+        yield Table(f"affinity scopes  (wq_unbound_cpumask {cpulist(topo.unbound_cpus)})",
+                    [Column("SCOPE", fit="name"), Column("PODS", True), Column("POD CPUS", fit="wrap"),
+                     Column("POD NODES", fit="wrap"), Column("CPU → POD", fit="wrap")],
+                    [(s.name + (" (default)" if s.default else ""), str(s.nr_pods),
                       " ".join(f"[{i}]={cpulist(c)}" for i, c in enumerate(s.pod_cpus)),
                       " ".join(f"[{i}]={n}" for i, n in enumerate(s.pod_node)),
                       " ".join(f"[{c}]={p}" for c, p in enumerate(s.cpu_pod) if c in snap.kernel.possible_cpus))
-        parts.append(t)
+                     for s in topo.scopes])
     elif topo is not None:
-        parts.append(Text(f"no affinity scopes on this kernel (they came in v6.6); wq_unbound_cpumask "
-                          f"{cpulist(topo.unbound_cpus)}", style="dim"))
-    t = _table("worker pools", "POOL", "FLAGS", "REF", "NICE", "IDLE/WORKERS", "CPU / CPUS", "POD CPUS", "",
-               right=("POOL", "REF", "NICE"))
-    for p in sorted(snap.pools, key=lambda p: p.id):
-        t.add_row(str(p.id), f"{p.flags:#04x}", str(p.refcnt), str(p.nice), f"{p.nr_idle}/{p.nr_workers}",
+        yield Note(f"no affinity scopes on this kernel (they came in v6.6); wq_unbound_cpumask "
+                   f"{cpulist(topo.unbound_cpus)}", "dim")
+    yield Table("worker pools", [Column("POOL", True), Column("FLAGS"), Column("REF", True), Column("NICE", True),
+                                 Column("IDLE/WORKERS"), Column("CPU / CPUS", fit="wrap"),
+                                 Column("POD CPUS", fit="wrap"), Column("")],
+                [(str(p.id), f"{p.flags:#04x}", str(p.refcnt), str(p.nice), f"{p.nr_idle}/{p.nr_workers}",
                   f"cpu {p.cpu}" if p.cpu >= 0 else f"cpus {cpulist(p.cpus)}",
                   cpulist(p.pod_cpus) if p.cpu < 0 and p.pod_cpus is not None else "",
                   " ".join(x for x in ("bh" if "POOL_BH" in p.flag_names else "",
                                        "strict" if p.cpu < 0 and p.strict else "") if x))
-    parts.append(t)
+                 for p in v.pools])
     cpus = snap.kernel.possible_cpus
-    t = _table("workqueue CPU → pool", "WORKQUEUE", "TYPE", *[f"CPU{c}" for c in cpus], "DFL",
-               right=tuple(f"CPU{c}" for c in cpus) + ("DFL",))
+    rows = []
     for wq in snap.workqueues:
-        pools = cpu_pools(wq)
-        dfl = dfl_pool(wq)
-        t.add_row(wq.label, wq_type(wq), *[str(pools.get(c, "-")) for c in cpus], "-" if dfl is None else str(dfl))
-    parts.append(t)
-    rescuers = [wq for wq in snap.workqueues if wq.rescuer_pid is not None]
-    if rescuers:
-        t = _table("rescuers", "WORKQUEUE", "UNBOUND CPUS", "PID", "RESCUER CPUS", right=("PID",))
-        for wq in rescuers:
-            t.add_row(wq.label, cpulist(wq.cpus) if wq.cpus else "", str(wq.rescuer_pid), cpulist(wq.rescuer_cpus))
-        parts.append(t)
-    unbound = [wq for wq in snap.workqueues if wq.node_nr_active]
-    if unbound:
-        nodes = sorted({n.index for wq in unbound for n in wq.node_nr_active})
-        names = {i: ("dfl" if i >= snap.kernel.nr_node_ids else f"NODE {i}") for i in nodes}
+        pools_, dfl = v.cpu_pools[id(wq)], v.dfl_pools[id(wq)]
+        rows.append((wq.label, kind(wq), *[str(pools_.get(c, "-")) for c in cpus], _n(dfl)))
+    yield Table("workqueue CPU → pool", [Column("WORKQUEUE", fit="name"), Column("KIND")]
+                + [Column(f"CPU{c}", True, keep=True) for c in cpus] + [Column("DFL", True)], rows)
+    if v.rescuers:
+        yield Table("rescuers", [Column("WORKQUEUE", fit="name"), Column("UNBOUND CPUS", fit="wrap"),
+                                 Column("PID", True), Column("RESCUER CPUS", fit="wrap")],
+                    [(wq.label, cpulist(wq.cpus) if wq.cpus else "", str(wq.rescuer_pid), cpulist(wq.rescuer_cpus))
+                     for wq in v.rescuers])
+    if v.node_active:
+        names = {i: ("dfl" if i >= snap.kernel.nr_node_ids else f"NODE {i}") for i in v.node_slots}
         node_cpus = topo.node_cpus if topo else []
         title = (f"unbound workqueue → node nr/max_active  (online cpus {cpulist(snap.kernel.online_cpus)}; "
                  + " ".join(f"NODE[{i}]={cpulist(c)}" for i, c in enumerate(node_cpus)) + ")")
-        t = _table(title, "WORKQUEUE", "MIN", "MAX", *names.values(), right=("MIN", "MAX", *names.values()))
-        for wq in unbound:
+        rows = []
+        for wq in v.node_active:
             by = {n.index: f"{n.nr}/{n.max}" for n in wq.node_nr_active}
-            t.add_row(wq.label, str(wq.min_active), str(wq.max_active), *[by.get(i, "-") for i in nodes])
-        parts.append(t)
-    old = [wq for wq in snap.workqueues if wq.node_pools]
-    if old:
-        nodes = sorted({n for wq in old for n, _ in wq.node_pools})
-        t = _table("unbound workqueue → per-node pool (numa_pwq_tbl, before v6.6)", "WORKQUEUE",
-                   *[f"NODE {n}" for n in nodes], "DFL")
-        for wq in old:
+            rows.append((wq.label, str(wq.min_active), str(wq.max_active), *[by.get(i, "-") for i in v.node_slots]))
+        yield Table(title, [Column("WORKQUEUE", fit="name"), Column("MIN", True), Column("MAX", True)]
+                    + [Column(x, True) for x in names.values()], rows)
+    if v.node_pools:
+        rows = []
+        for wq in v.node_pools:
             by = dict(map(tuple, wq.node_pools))
-            t.add_row(wq.label, *[str(by.get(n, "-")) for n in nodes], str(dfl_pool(wq)))
-        parts.append(t)
+            rows.append((wq.label, *[str(by.get(n, "-")) for n in v.pool_nodes], _n(v.dfl_pools[id(wq)])))
+        yield Table("unbound workqueue → per-node pool (numa_pwq_tbl, before v6.6)",
+                    [Column("WORKQUEUE", fit="name")] + [Column(f"NODE {n}", True) for n in v.pool_nodes]
+                    + [Column("DFL", True)], rows)
     if snap.sysfs is not None:
-        if diffs:
-            t = _table(f"{snap.sysfs.root} against memory", "WORKQUEUE", "ATTRIBUTE", "SYSFS", "MEMORY")
-            for d in diffs:
-                t.add_row(d.object, d.attribute, d.sysfs, d.memory)
-            parts.append(t)
+        if v.diffs:
+            yield Table(f"{snap.sysfs.root} against memory",
+                        [Column("WORKQUEUE", fit="name"), Column("ATTRIBUTE"), Column("SYSFS", fit="wrap"),
+                         Column("MEMORY", fit="wrap")],
+                        [(d.object, d.attribute, d.sysfs, d.memory) for d in v.diffs])
         else:
-            parts.append(Text(f"{snap.sysfs.root}: the {len(snap.sysfs.workqueues)} WQ_SYSFS workqueues and the "
-                              "global cpumask agree with memory", style="green"))
-    return Group(*parts, *warnings(snap))
+            yield Note(f"{snap.sysfs.root}: the {len(snap.sysfs.workqueues)} WQ_SYSFS workqueues and the "
+                       "global cpumask agree with memory", "green")
+    yield from warnings(snap.warnings)
+
+
+def dump(v: m.DumpView) -> Iterator:
+    """The kernel's own format, line by line (no header: it diffs against a dmesg excerpt)."""
+    for line in v.lines:
+        yield Note(line)
+    yield from (Note(f"wqinspect: warning: {w.object}: {w.message}") for w in v.snap.warnings)
+
+
+def blocks(view) -> Iterator:
+    """The blocks of any view model."""
+    return {"dump": dump,
+        "workqueues": workqueues, "pools": pools, "workers": workers, "works": works, "show": show,
+        "check": check, "findings": findings, "monitor": monitor, "topology": topology,
+    }[view.name](view)
+

@@ -1,0 +1,135 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Deep captures: the workqueue messages of the kernel log, and the stacks diagnostics need.
+
+Unwinding is the costly part of a deep capture, so only the tasks that can
+explain a wait or a stall are unwound (:func:`stacks` says which).
+"""
+
+from drgn import Object, offsetof
+
+from ..kernel import watchdog as kwd
+from ..kernel.structs import member_offset
+from ..kernel.walk import list_node_addresses
+from ..snapshot import LogRecord, Snapshot, TaskStack, Where
+from .base import READ_ERRORS, Reader
+
+#: The most tasks (threads included) walked when looking for tasks blocked in a flush.
+TASKS_LIMIT = 1 << 22
+#: TASK_UNINTERRUPTIBLE.
+_UNINTERRUPTIBLE = 2
+
+
+def log(r: Reader) -> list[LogRecord]:
+    try:
+        return [LogRecord(t, text) for t, text in kwd.workqueue_log(r.prog)]
+    except (LookupError,) + READ_ERRORS as e:
+        r.warn("kernel log", f"{type(e).__name__}: {e}")
+        return []
+
+
+def stack(r: Reader, task: int, why: str) -> TaskStack:
+    """The stack of the task at ``task``; frames as ``function+0xoff/0xsize [module]``, as crash shows them."""
+    from drgn.helpers.linux.sched import task_cpu
+
+    st = TaskStack(r.task(task), why)
+    obj = Object(r.prog, "struct task_struct *", task)
+    try:
+        st.cpu = task_cpu(obj)
+        st.on_cpu = bool(obj.on_cpu.value_()) if r.lay.task_on_cpu else False
+        for pc, name, where in kwd.task_frames(r.prog, obj):
+            ref = r.func(pc)
+            text = where or name or ref.name or f"{pc:#x}"
+            st.frames.append(f"{text} [{ref.module}]" if ref.module else text)
+    except Exception as e:  # noqa: BLE001 - drgn cannot unwind some tasks (e.g. running on a live CPU)
+        st.error = f"{type(e).__name__}: {e}"
+    return st
+
+
+def frame_function(frame: str) -> str:
+    """The function of a frame as :func:`stack` writes it."""
+    return frame.split(" ", 1)[0].split("+", 1)[0]
+
+
+def all_tasks(r: Reader) -> list[int]:
+    """Every task but the idle ones, threads included: a bounded walk of ``init_task.tasks`` (thread
+    group leaders) and of each group's ``signal->thread_head``."""
+    prog = r.prog
+    task_t, signal_t = prog.type("struct task_struct"), prog.type("struct signal_struct")
+    tasks_off, node_off = offsetof(task_t, "tasks"), offsetof(task_t, "thread_node")
+    signal_off, head_off = offsetof(task_t, "signal"), offsetof(signal_t, "thread_head")
+    init = prog["init_task"].address_
+    found: dict[int, None] = {}
+    for node in r.collect("tasks", list_node_addresses(prog, init + tasks_off, TASKS_LIMIT)):
+        leader = node - tasks_off
+        with r.guard(f"task {leader:#x}"):
+            signal = prog.read_word(leader + signal_off)
+            for t in r.collect(f"threads of task {leader:#x}",
+                               list_node_addresses(prog, signal + head_off, TASKS_LIMIT)):
+                found.setdefault(t - node_off)
+            found.setdefault(leader)
+    return list(found)
+
+
+def blocked_tasks(r: Reader) -> list[int]:
+    """The tasks in TASK_UNINTERRUPTIBLE, in pid order (the order of drgn's for_each_task())."""
+    prog = r.prog
+    state_off = member_offset(prog, "struct task_struct", r.lay.task_state)
+    out = {}
+    for t in all_tasks(r):
+        try:
+            if prog.read_u32(t + state_off) == _UNINTERRUPTIBLE:
+                out[t] = r.task_fields(t)["pid"]
+        except READ_ERRORS:
+            continue
+    return sorted(out, key=out.__getitem__)
+
+
+def stacks(r: Reader, snap: Snapshot) -> list[TaskStack]:
+    """Stacks of the tasks diagnostics need: those waiting on barriers and flushes, what runs on
+    each CPU, busy workers that hold an item someone waits for, run on a CPU or sit in a pool with
+    queued work, and other tasks blocked in a flush, drain or cancel of work.
+
+    Unwinding is the costly part of a deep capture, so the thousands of workers that are merely
+    blocked in their work function are left out.
+    """
+    from drgn.helpers.linux.sched import cpu_curr
+
+    prog = r.prog
+    out: dict[int, TaskStack] = {}
+
+    def add(task: int | None, why: str) -> None:
+        if task and task not in out:
+            out[task] = stack(r, task, why)
+
+    waited = {b.barrier.target for b in snap.works if b.barrier is not None}
+    pending_pools = {p.id for p in snap.pools if p.worklist_len}
+    for wq in snap.workqueues:
+        if not wq.flushing:
+            continue
+        colors = wq.flushed_colors
+        waited |= {w.address for w in snap.works_of(wq) if w.where == Where.RUNNING and w.color in colors}
+        for f in wq.flushers:
+            for t in f.waiters:
+                add(t.address, "flusher")
+    for w in snap.works:
+        if w.barrier is not None and w.barrier.waiter is not None:
+            add(w.barrier.waiter.address, "barrier waiter")
+    workers = set()
+    for w in snap.workers:
+        if w.task is None:
+            continue
+        workers.add(w.task.address)
+        if w.current_work is not None and (w.current_work in waited or w.pool_id in pending_pools
+                                           or w.task.state == "R"):
+            add(w.task.address, "busy worker")
+    for cpu in snap.kernel.online_cpus:
+        with r.guard(f"cpu {cpu}"):
+            add(cpu_curr(prog, cpu).value_(), f"on cpu {cpu}")
+    names = set(kwd.FLUSH_FRAMES)
+    for task in blocked_tasks(r):
+        if task in out or task in workers:
+            continue  # workers waiting in a flush are found through their barrier or flusher
+        st = stack(r, task, "blocked in flush")
+        if any(frame_function(f) in names for f in st.frames):
+            out[task] = st
+    return list(out.values())

@@ -1,0 +1,202 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Workqueues and what hangs off them: pwqs and their inactive items, flushers, node_nr_active, maydays.
+
+Each workqueue, pwq, flusher and node counter is read with one bulk read; the
+per-cpu pwq slots with one word each; the lists are walked with raw words.
+"""
+
+from ..kernel.cpus import cpumask_cpus
+from ..kernel.pool import attrs_record, pool_record, worker_record
+from ..kernel.structs import member_offset, words
+from ..kernel.walk import list_node_addresses
+from ..kernel.workqueue import (affinity_scope_names, completion_waiters, cpu_to_node, flexible_array,
+                                flusher_record, nr_active_record, pwq_list_offset, pwq_record, workqueue_addresses,
+                                workqueue_record)
+from ..snapshot import Flusher, FlusherWhere, NodeNrActive, Pwq, Work, Workqueue, Where
+from ..snapshot.layout import decode_flags
+from .base import Reader
+from .pools import attrs_cpumask, read_worker
+
+
+def read_workqueues(r: Reader, system: dict[int, str]) -> tuple[list[Workqueue], list, list[Work]]:
+    """Every workqueue on the ``workqueues`` list, with its pwqs and their inactive items; and the
+    rescuers that are attached to no pool (so on no pool's list)."""
+    wqs, workers, works = [], [], []
+    seen = getattr(r, "seen_workers", set())
+    for address in r.collect("workqueues", workqueue_addresses(r.prog)):
+        with r.guard(f"workqueue {address:#x}"):
+            out, wworks = read_workqueue(r, address, system)
+            wqs.append(out)
+            works += wworks
+            if out.rescuer and out.rescuer not in seen:
+                with r.guard(f"rescuer of {out.name}"):
+                    worker, rworks = read_worker(r, out.rescuer, None)
+                    seen.add(worker.address)
+                    workers.append(worker)
+                    works += rworks
+    if not wqs and not any(w.object == "workqueues" for w in r.warnings):
+        r.warn("workqueues", "the kernel has no workqueue at all: the list head is damaged")
+    return wqs, workers, works
+
+
+def _list(r: Reader, what: str, head: int, first: int, last: int, node_off: int) -> list[int]:
+    return [n - node_off for n in r.collect(what, list_node_addresses(r.prog, head, first=first, last=last))]
+
+
+def read_workqueue(r: Reader, address: int, system: dict[int, str]) -> tuple[Workqueue, list[Work]]:
+    prog, lay = r.prog, r.lay
+    rec = workqueue_record(prog)
+    wq = rec.read(address)
+    flags = wq["flags"]
+    if lay.wq_max_active:
+        max_active, saved, min_active = wq["max_active"], wq["saved_max_active"], wq["min_active"]
+    else:
+        max_active = saved = wq["saved_max_active"]
+        min_active = None
+    rescuer = wq["rescuer"]
+    rescuer_task = worker_record(prog).read(rescuer)["task"] if rescuer else 0
+    out = Workqueue(
+        address=address, name=wq["name"], system_var=system.get(address), flags=flags,
+        flag_names=decode_flags(flags, lay.wq_flags), kind=lay.wq_kind(flags), max_active=max_active,
+        saved_max_active=saved, min_active=min_active, work_color=wq["work_color"],
+        flush_color=wq["flush_color"], nr_pwqs_to_flush=wq["nr_pwqs_to_flush"],
+        nr_drainers=wq["nr_drainers"], rescuer=rescuer or None,
+        rescuer_pid=r.task_fields(rescuer_task)["pid"] if rescuer_task else None,
+        dfl_pwq=wq["dfl_pwq"] or None,
+    )
+    what = f"workqueue {out.name}"
+    attrs = wq["attrs"]
+    unbound = flags & lay.wq_flag("WQ_UNBOUND")
+    nodes = r.cpus.nr_node_ids
+    tbl_off = flexible_array(prog, "struct workqueue_struct", "numa_pwq_tbl")
+    if attrs and unbound:
+        with r.guard(what):
+            a = attrs_record(prog).read(attrs)
+            out.cpus = attrs_cpumask(r, attrs, "cpumask")
+            if lay.attrs_affn_scope:
+                scope = a["affn_scope"]
+                names = affinity_scope_names(prog)
+                out.affn_scope = names[scope] if 0 <= scope < len(names) else str(scope)
+            if lay.attrs_affn_strict:
+                out.affn_strict = bool(a["affn_strict"])
+            out.nice = a["nice"]
+        if lay.wq_cpu_pwq == "cpu_pwqs" and not wq["cpu_pwq"] and tbl_off is not None:
+            # Before v6.6: unbound workqueues pick a pwq per NUMA node.
+            with r.guard(what):
+                tbl = words(prog, address + tbl_off, nodes)
+                out.node_pools = [[n, pool_id_of_pwq(r, p)] for n, p in enumerate(tbl) if p]
+    if rescuer_task:
+        with r.guard(f"rescuer of {out.name}"):
+            out.rescuer_cpus = cpumask_cpus(prog, r.task_fields(rescuer_task)["cpus_ptr"])
+    with r.guard(f"{what} flushers"):
+        if wq["first_flusher"]:
+            out.first_flusher = read_flusher(r, wq["first_flusher"], FlusherWhere.FIRST)
+        fl_off = member_offset(prog, "struct wq_flusher", "list")
+        for which, where in (("flusher_queue", FlusherWhere.QUEUE), ("flusher_overflow", FlusherWhere.OVERFLOW)):
+            found = _list(r, what, address + rec.offset(which), wq[which], wq[which + "_prev"], fl_off)
+            getattr(out, which).extend(read_flusher(r, f, where) for f in found)
+    maydays = set(_list(r, f"{what} maydays", address + rec.offset("maydays"), wq["maydays"], wq["maydays_prev"],
+                        pwq_list_offset(prog, "mayday_node")))
+    out.maydays = sorted(maydays)
+    pending: set[int] = set()
+    nna_off = flexible_array(prog, "struct workqueue_struct", "node_nr_active")
+    if lay.wq_node_nr_active and unbound and nna_off is not None:
+        with r.guard(f"{what} node_nr_active"):
+            nrec = nr_active_record(prog)
+            pend_off = pwq_list_offset(prog, "pending_node")
+            for i, nna in enumerate(words(prog, address + nna_off, nodes + 1)):
+                if not nna:
+                    continue
+                n = nrec.read(nna)
+                waiting = _list(r, what, nna + nrec.offset("pending_pwqs"), n["pending_pwqs"],
+                                n["pending_pwqs_prev"], pend_off)
+                pending.update(waiting)
+                out.node_nr_active.append(NodeNrActive(i, i if i < nodes else None, n["nr"], n["max"], waiting))
+    cpu_map: dict[int, list[int]] = {}
+    slots: dict[int, int] = {}
+    with r.guard(f"{what} per-cpu pwqs"):
+        for p in _pwq_slots(r, address, wq, tbl_off, cpu_map):
+            slots[p] = slots.get(p, 0) + 1
+    works: list[Work] = []
+    for p in _list(r, f"{what} pwqs", address + rec.offset("pwqs"), wq["pwqs"], wq["pwqs_prev"],
+                   pwq_list_offset(prog, "pwqs_node")):
+        with r.guard(f"pwq {p:#x} of {what}"):
+            pwq, inactive = read_pwq(r, p, out, cpu_map, maydays, pending)
+            pwq.slots = slots.get(pwq.address, 0)
+            out.pwqs.append(pwq)
+            works += inactive
+    if not out.pwqs and not any(w.object.startswith(f"{what} pwqs") for w in r.warnings):
+        r.warn(f"{what} pwqs", "the workqueue has no pwq: its pwqs list head is damaged")
+    return out, works
+
+
+def _pwq_slots(r: Reader, address: int, wq: dict, tbl_off: int | None, cpu_map: dict[int, list[int]]) -> list[int]:
+    """Fill ``cpu_map`` (pwq -> CPUs whose slot points to it) and return the pwq of each slot the workqueue
+    holds a reference through: every possible CPU's ``cpu_pwq``, or before v6.6 the per-cpu pwqs or the
+    ``numa_pwq_tbl`` node slots; then ``dfl_pwq``."""
+    prog, lay, c = r.prog, r.lay, r.cpus
+    percpu = wq["cpu_pwq"]
+    out = []
+    if lay.wq_cpu_pwq == "cpu_pwq":
+        for cpu in c.possible:
+            p = prog.read_word(c.per_cpu_ptr(percpu, cpu))
+            cpu_map.setdefault(p, []).append(cpu)
+            out.append(p)
+    elif percpu:
+        # Before v6.6 per-cpu workqueues embed their pwqs in per-cpu memory ...
+        for cpu in c.possible:
+            p = c.per_cpu_ptr(percpu, cpu)
+            cpu_map.setdefault(p, []).append(cpu)
+            out.append(p)
+    else:
+        # ... and unbound ones pick a pwq by the CPU's NUMA node.
+        tbl = words(prog, address + tbl_off, c.nr_node_ids) if tbl_off is not None else []
+        for cpu in c.possible:
+            node = cpu_to_node(prog, cpu)
+            p = tbl[node] if 0 <= node < len(tbl) else wq["dfl_pwq"]
+            cpu_map.setdefault(p, []).append(cpu)
+        out += tbl
+    if wq["dfl_pwq"]:
+        out.append(wq["dfl_pwq"])
+    return [p for p in out if p]
+
+
+def pool_id_of_pwq(r: Reader, pwq: int) -> int:
+    pool = r.prog.read_word(pwq + member_offset(r.prog, "struct pool_workqueue", "pool"))
+    return pool_id(r, pool)
+
+
+def pool_id(r: Reader, pool: int) -> int:
+    ids = getattr(r, "pool_ids", {})
+    if pool in ids:
+        return ids[pool]
+    return pool_record(r.prog).read(pool)["id"]
+
+
+def read_pwq(r: Reader, address: int, wq: Workqueue, cpu_map, maydays, pending) -> tuple[Pwq, list[Work]]:
+    prog, lay = r.prog, r.lay
+    rec = pwq_record(prog)
+    p = rec.read(address)
+    r.pwq_owner[address] = wq
+    pid = pool_id(r, p["pool"])
+    pwq = Pwq(
+        address=address, pool_id=pid, pool=p["pool"], work_color=p["work_color"], flush_color=p["flush_color"],
+        refcnt=p["refcnt"], nr_in_flight=p["nr_in_flight"], nr_active=p["nr_active"],
+        max_active=None if lay.wq_max_active else p["max_active"],
+        plugged=bool(p["plugged"]) if lay.pwq_plugged else None,
+        on_mayday=address in maydays, pending=address in pending, cpus=cpu_map.get(address, []),
+        is_default=address == wq.dfl_pwq,
+        stats=dict(zip(lay.pwq_stats, p["stats"])) if lay.pwq_stats else None,
+    )
+    works = r.work_items(f"pwq {address:#x} inactive_works", address + rec.offset("inactive_works"),
+                         p["inactive_works"], p["inactive_works_prev"], Where.INACTIVE, pid)
+    pwq.nr_inactive = len(works)
+    return pwq, works
+
+
+def read_flusher(r: Reader, address: int, where: FlusherWhere) -> Flusher:
+    prog = r.prog
+    f = flusher_record(prog).read(address)
+    done = address + member_offset(prog, "struct wq_flusher", "done")
+    waiters = [t for t in (r.task(t) for t in r.collect("flusher", completion_waiters(prog, done))) if t]
+    return Flusher(address, f["flush_color"], where, waiters)
