@@ -76,6 +76,10 @@ CRASH ?= oops-timer
 crash: deps venv
 	$(PY) -m testbed crash --kernel $(KERNEL) --scenario $(CRASH) --out $(or $(OUT),build/crash/$(KERNEL))
 
+# Re-render README's example outputs from the fixtures (after `make fixtures`).
+readme: venv
+	$(PY) -m testbed.readme
+
 # Measurements (not tests): the commands users run, as whole processes, beside drgn's floor and the peers
 # (wq_monitor.py, wq_dump.py, drgn-tools), on a 16-CPU guest with 2,000 workqueues and 100,000 pending works
 # (QMP and kdump), at a tenth of that, at 30,000 items, and on a small idle guest.  See testbed/bench.py.
@@ -91,7 +95,7 @@ bench: deps venv
 
 # Damaged input (issue 14): the snapshot fuzzer with every command on each of FUZZ_MUTANTS mutants, then
 # the corruption suite: CORRUPT_MUTANTS damaged ELF vmcores of each of FUZZ_KERNELS (made once, in build/).
-FUZZ_MUTANTS ?= 2000
+FUZZ_MUTANTS ?= 1000
 FUZZ_KERNELS ?= sid bookworm
 CORRUPT_MUTANTS ?= 125
 CORRUPT_COMMANDS ?= 2

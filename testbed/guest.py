@@ -111,15 +111,16 @@ class Guest:
             reason = hostroot_available()
             if reason:
                 raise TestbedError(reason)
-            self.virtiofsd = subprocess.Popen(
-                [str(VIRTIOFSD), f"--socket-path={self.vfs_socket}", "-o", "source=/", "-o", "cache=always",
-                 "-o", "sandbox=chroot", "-o", "log_level=err"],
-                stdout=subprocess.DEVNULL, stderr=open(self.dir / "virtiofsd.log", "w"))
+            with open(self.dir / "virtiofsd.log", "w") as log:  # the child keeps its own descriptor
+                self.virtiofsd = subprocess.Popen(
+                    [str(VIRTIOFSD), f"--socket-path={self.vfs_socket}", "-o", "source=/", "-o", "cache=always",
+                     "-o", "sandbox=chroot", "-o", "log_level=err"],
+                    stdout=subprocess.DEVNULL, stderr=log)
             self._wait_for(lambda: self.vfs_socket.exists(), 10, "virtiofsd did not create its socket")
             cmd += ["-chardev", f"socket,id=vfs,path={self.vfs_socket}",
                     "-device", "vhost-user-fs-pci,chardev=vfs,tag=hostroot"]
-        self.qemu = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(self.dir / "qemu.log", "w"),
-                                     start_new_session=True)
+        with open(self.dir / "qemu.log", "w") as log:
+            self.qemu = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
         try:
             self._wait_for(lambda: "WQI-GUEST-READY" in self.console_text(), timeout, "the guest did not boot")
             self.ctl = QMP(self.ctl_socket)

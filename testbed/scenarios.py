@@ -65,10 +65,6 @@ def load(name: str) -> Scenario:
     return Scenario(name, json.loads(path.read_text()))
 
 
-def load_all(names=ALL) -> list[Scenario]:
-    return [load(n) for n in names]
-
-
 def _cpus(spec, online: list[int]) -> list:
     if spec == "each_online":
         return list(online)

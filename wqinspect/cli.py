@@ -23,8 +23,7 @@ from rich.console import Console
 from . import __version__
 from .check import ScenarioError
 from .snapshot import Snapshot, SnapshotError
-from . import target as _target
-from .target import TargetError
+from .errors import TargetError
 from .monitor import SORT_KEYS as SORT_KEYS_CHOICES
 from .text import escape
 from .views import models, output as viewout
@@ -255,6 +254,8 @@ def status(text: str):
 
 def open_target(core, qemu, symbols=()):
     """target.open_target with the command line's debug info options, a status line on a terminal."""
+    from . import target as _target
+
     bound = _bound_program.get()
     if bound is not None:
         return _target.Opened(bound, _target.target_of(bound))
@@ -445,13 +446,14 @@ def check(scenario_files, show_all, core, qemu, symbols, from_file, as_json):
     shown as transient and does not fail the check.
     """
     from . import check as checks
-    from .capture import capture
 
     scenarios = [checks.load_scenario(f) for f in scenario_files]
     if from_file:
         snap = load_snapshot(core, qemu, symbols, from_file)
         reread = None
     else:
+        from .capture import capture
+
         opened = open_target(core, qemu, tuple(symbols))
         snap = capture(opened.prog, opened.target)
 

@@ -73,6 +73,16 @@ def symbols_platform(paths) -> drgn.Platform | None:
     return None
 
 
+def vmcoreinfo_platform(info: bytes) -> drgn.Platform | None:
+    """The platform told by an architecture's own VMCOREINFO entries (arch_crash_save_vmcoreinfo())."""
+    flags = drgn.PlatformFlags.IS_64_BIT | drgn.PlatformFlags.IS_LITTLE_ENDIAN
+    if b"NUMBER(kimage_voffset)=" in info:
+        return drgn.Platform(drgn.Architecture.AARCH64, flags)
+    if b"SYMBOL(init_top_pgt)=" in info or b"NUMBER(phys_base)=" in info:
+        return drgn.Platform(drgn.Architecture.X86_64, flags)
+    return None
+
+
 class KdumpError(Exception):
     """The file is not a kdump-compressed vmcore this reader can use (one line, for the user)."""
 
@@ -225,7 +235,8 @@ class Kdump:
         arch = ARCHES.get(self.machine)
         if arch is not None:
             platform = drgn.Platform(arch, drgn.PlatformFlags.IS_64_BIT | drgn.PlatformFlags.IS_LITTLE_ENDIAN)
-        elif platform is None:
+        platform = platform or vmcoreinfo_platform(vmcoreinfo or self.vmcoreinfo)
+        if platform is None:
             raise KdumpError(f"{self.path} names no architecture ({self.machine!r}): give the vmlinux with -s")
         self.check_compression()
         prog = drgn.Program(platform)
@@ -263,6 +274,7 @@ def libkdumpfile_reason(path: str, platform: drgn.Platform | None) -> str | None
     release = m.group(1).decode(errors="replace") if m else k.release
     if release and not re.match(r"\d+\.\d+\.\d+", release):
         return f"its release {release!r} has no sublevel, so libkdumpfile cannot derive the kernel version"
+    platform = platform or vmcoreinfo_platform(k.vmcoreinfo)
     if k.machine not in ARCHES and platform is not None and platform.arch != drgn.Architecture.X86_64:
         return (f"its header names no architecture ({k.machine!r}), and libkdumpfile cannot translate the "
                 f"addresses of a {platform.arch.name.lower()} kernel in it")

@@ -18,11 +18,8 @@ from typing import Callable
 import drgn
 from drgn import Program
 
+from .errors import TargetError  # noqa: F401 (part of this module's interface)
 from .snapshot import Target
-
-
-class TargetError(Exception):
-    """The kernel could not be opened or read (exit code 2)."""
 
 
 @dataclass
@@ -379,7 +376,7 @@ def open_target(core: str | None = None, qemu: str | None = None, symbols: tuple
                     reason = str(e)
         if reason is not None:
             try:
-                prog = open_program(str(path), info, platform or drgn.host_platform)
+                prog = open_program(str(path), info, platform)
             except KdumpError as own:
                 raise TargetError(f"{path} cannot be opened as a {kind} vmcore: libkdumpfile: {reason}; "
                                   f"wqinspect's kdump reader: {own}") from None

@@ -52,6 +52,12 @@ def _sections(text: str) -> dict[str, list[str]]:
     return out
 
 
+def _addr(value) -> int:
+    """An address or flags word of the commands' JSON: a "0x…" string (schema 2)."""
+    assert isinstance(value, str) and value.startswith("0x"), value
+    return int(value, 16)
+
+
 def _mask(text: str) -> list[int]:
     v = int(text.replace(" ", "").replace("0x", "") or "0", 16)
     return [i for i in range(v.bit_length()) if v >> i & 1]
@@ -91,7 +97,7 @@ def test_topology_matches_wq_dump(run):
                      line)
         p = pools[int(m.group(1))]
         assert (int(m.group(2), 16), int(m.group(3)), int(m.group(4)), int(m.group(5)), int(m.group(6))) == \
-            (p["flags"], p["refcnt"], p["nice"], p["nr_idle"], p["nr_workers"]), line
+            (_addr(p["flags"]), p["refcnt"], p["nice"], p["nr_idle"], p["nr_workers"]), line
         rest = m.group(7)
         if rest.startswith("cpu="):
             assert int(rest.split("=")[1].split()[0]) == p["cpu"] and ("bh" in rest) == ("POOL_BH" in p["flag_names"])
@@ -106,7 +112,7 @@ def test_topology_matches_wq_dump(run):
     ncpu = len(ours["kernel"]["possible_cpus"])
     assert len(rows) == len(ours["workqueues"])
     for row, w in zip(rows, ours["workqueues"]):
-        assert row[0] == w["name"] and row[1] == w["type"], (row, w["name"], w["type"])
+        assert row[0] == w["name"] and row[1] == w["kind"], (row, w["name"], w["kind"])
         assert [int(x) for x in row[2:2 + ncpu]] == [w["cpu_pools"][str(c)] for c in range(ncpu)], row
         dfl = row[2 + ncpu:]
         assert (int(dfl[0]) if dfl else None) == w["dfl_pool"], row

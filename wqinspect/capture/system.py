@@ -55,6 +55,12 @@ def read_modules(r: Reader) -> tuple[list[Module], tuple[int, int] | None, str |
     r.modules = mods
     image = None
     start, end = symbol_address(prog, "_text"), symbol_address(prog, "_end")
+    if start is not None and end is not None and end <= start:
+        # arm64: _end is an absolute symbol, not moved by KASLR; the loaded image's range is drgn's.
+        try:
+            start, end = min(prog.main_module().address_ranges)
+        except (LookupError, ValueError, AttributeError):
+            end = None
     if start is not None and end is not None:
         image = (start, end)
     r.image = image

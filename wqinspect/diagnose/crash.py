@@ -173,7 +173,7 @@ def _base(snap: Snapshot, c: Crash, cause: CrashCause) -> CrashFact:
                      function=function, stack=stack, fault_address=c.fault_address, log=log[:8])
 
 
-def _timer_crash(snap: Snapshot, c: Crash, funcs: set[str]) -> CrashFact | None:
+def _timer_crash(snap: Snapshot, c: Crash) -> CrashFact | None:
     exc = c.exception_frame
     names = ({exc.function, *exc.inlined} if exc else set()) | ({_FUNC_RE.match(c.rip).group(1)} if c.rip else set())
     if not names & TIMER_FUNCS:
@@ -286,10 +286,9 @@ def detect_crash(snap: Snapshot, found: list) -> list[CrashFact]:
     if c.hung_tasks:
         return [_hung(snap, c, found)]
     funcs = _functions(c)
-    for detector in (_timer_crash, ):
-        fact = detector(snap, c, funcs)
-        if fact is not None:
-            return [fact]
+    fact = _timer_crash(snap, c)
+    if fact is not None:
+        return [fact]
     fact = _freed_work(snap, c)
     if fact is not None:
         return [fact]

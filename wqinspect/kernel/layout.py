@@ -77,6 +77,10 @@ def _last_unloaded_module_struct(prog: Program) -> bool:
         return True
 
 
+def _first(*values: int | None) -> int | None:
+    return next((v for v in values if v is not None), None)
+
+
 def _need(value: int | None, name: str) -> int:
     if value is None:
         raise LookupError(f"the kernel's debug info has no {name}")
@@ -131,6 +135,9 @@ def layout(prog: Program) -> Layout:
         worker_current_at=has_member(worker, "current_at"),
         worker_current_start=has_member(worker, "current_start"),
         worker_full_id=ev("WORKER_ID_LEN") is not None,
+        worker_current_color=has_member(worker, "current_color"),
+        pwq_inactive_list="inactive_works" if has_member(pwq, "inactive_works") else "delayed_works",
+        work_no_color=ev("WORK_NO_COLOR"),
         pool_nr_running_int=_underlying(pool.member("nr_running").type).kind != TypeKind.STRUCT,
         attrs_pod_cpumask=has_member(attrs, "__pod_cpumask"),
         attrs_affn_strict=has_member(attrs, "affn_strict"),
@@ -145,7 +152,9 @@ def layout(prog: Program) -> Layout:
         cpu_intensive_warning_thresh="wq_cpu_intensive_warning_thresh" in prog,
         cpu_intensive_report="wci_ents" in prog,
         work_pending_bit=_need(ev("WORK_STRUCT_PENDING_BIT"), "WORK_STRUCT_PENDING_BIT"),
-        work_inactive_bit=_need(ev("WORK_STRUCT_INACTIVE_BIT"), "WORK_STRUCT_INACTIVE_BIT"),
+        # WORK_STRUCT_DELAYED_BIT before commit f97a4a1a3f87 (v5.15): the same bit, renamed.
+        work_inactive_bit=_need(_first(ev("WORK_STRUCT_INACTIVE_BIT"), ev("WORK_STRUCT_DELAYED_BIT")),
+                                "WORK_STRUCT_INACTIVE_BIT"),
         work_pwq_bit=_need(ev("WORK_STRUCT_PWQ_BIT"), "WORK_STRUCT_PWQ_BIT"),
         work_linked_bit=_need(ev("WORK_STRUCT_LINKED_BIT"), "WORK_STRUCT_LINKED_BIT"),
         work_color_shift=color_shift,

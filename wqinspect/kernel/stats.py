@@ -44,8 +44,8 @@ class _Offsets:
         self.nr_active = offsetof(pwq, "nr_active")
         self.in_flight = offsetof(pwq, "nr_in_flight")
         self.nr_colors = pwq.member("nr_in_flight").type.length
-        self.inactive = offsetof(pwq, "inactive_works")
         lay = layout(prog)
+        self.inactive = offsetof(pwq, lay.pwq_inactive_list)
         self.stat_names = lay.pwq_stats
         self.stats = offsetof(pwq, "stats") if lay.pwq_stats else None
 

@@ -53,8 +53,8 @@ def pwq_record(prog: Program) -> Record:
     lay = layout(prog)
     members = {
         "pool": "pool", "work_color": "work_color", "flush_color": "flush_color", "refcnt": "refcnt",
-        "nr_in_flight": "nr_in_flight", "nr_active": "nr_active", "inactive_works": "inactive_works.next",
-        "inactive_works_prev": "inactive_works.prev",
+        "nr_in_flight": "nr_in_flight", "nr_active": "nr_active", "inactive_works": f"{lay.pwq_inactive_list}.next",
+        "inactive_works_prev": f"{lay.pwq_inactive_list}.prev",
     }
     if not lay.wq_max_active:
         members["max_active"] = "max_active"

@@ -1,0 +1,6 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Errors every layer may raise, without importing drgn (``--from`` never loads it)."""
+
+
+class TargetError(Exception):
+    """The kernel could not be opened or read (exit code 2)."""
