@@ -398,7 +398,7 @@ def run(suite: str, plan: Plan, runs: int, timeout: float) -> dict:
         "drgn": _version(sys.executable, "drgn"),
         "drgn-tools drgn": _version(dt, "drgn") if dt else None,
         "peers": sorted(tools) + (["drgn-tools"] if dt else []),
-        "items": {}, "configs": {},
+        "items": {}, "configs": {}, "load average": [round(x, 1) for x in os.getloadavg()],
     }
     b.save()
     scale = plan.scale_configs()
@@ -451,6 +451,7 @@ def run(suite: str, plan: Plan, runs: int, timeout: float) -> dict:
         if core:
             measure_target(b, "idle", "vmcore", str(core), debug, peers, mark=None)
             core.unlink(missing_ok=True)
+    b.results["load average"] += [round(x, 1) for x in os.getloadavg()]
     b.results["targets"] = targets(b.results)
     b.results["linear"] = linear(b.results)
     b.save()
@@ -586,7 +587,9 @@ def table(results: dict) -> str:
     lines = [f"`make bench`, {results['date']}: {results['machine']}; guest kernel {results['kernel']}; "
              f"drgn {results['drgn']}" + (f" (drgn-tools with drgn {results['drgn-tools drgn']})"
                                           if results.get("drgn-tools drgn") else "")
-             + f"; median of {results['runs']} runs.", ""]
+             + f"; median of {results['runs']} runs"
+             + (f"; load average {results['load average'][0]:g} at the start, {results['load average'][3]:g} at the end"
+                if len(results.get("load average", [])) == 6 else "") + ".", ""]
     for config, per in results.get("configs", {}).items():
         it = results["items"].get(config, {})
         desc = (f"{it['works']:,} work items in {it['workqueues']:,} scale workqueues, {it['cpus']} vCPUs"

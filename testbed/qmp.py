@@ -52,5 +52,7 @@ class QMP:
     def close(self) -> None:
         try:
             self.file.close()
+        except OSError:
+            pass  # QEMU already exited (a guest that powered off): the unsent request goes nowhere
         finally:
             self.sock.close()

@@ -4,7 +4,7 @@
 An example is a fenced block whose first line is ``$ wqinspect ARGS``; everything after it is
 replaced by what ``wqinspect ARGS`` prints now (stdout, then stderr), run from the repository root
 with its output piped.  A command line ending in ``(first rows)`` keeps as many lines as the
-block had.  Blocks that read a live kernel (no ``--from``) are left alone.
+block had.  Blocks that read a live kernel (no ``--from``), or a snapshot not captured here, are left alone.
 """
 
 import os
@@ -26,6 +26,10 @@ def _render(m: re.Match) -> str:
     if "--from" not in cmd:
         return m.group(0)
     args = shlex.split(cmd)[1:]
+    source = args[args.index("--from") + 1] if args.index("--from") + 1 < len(args) else ""
+    if not (ROOT / source).is_file():
+        print(f"README.md: {source} is not captured: left as it is ({cmd})", file=sys.stderr)
+        return m.group(0)
     env = dict(os.environ, COLUMNS="200", NO_COLOR="1")
     r = subprocess.run([sys.executable, "-m", "wqinspect", *args], cwd=ROOT, capture_output=True, text=True,
                        env=env, timeout=300)

@@ -20,6 +20,7 @@ from .model import invariants, predict
 from .model.features import Features
 from .model.machine import ModelError
 from .snapshot import Snapshot, Verdict
+from .errors import ScenarioError
 
 
 @dataclass
@@ -47,10 +48,6 @@ class CheckReport:
             if r.verdict != Verdict.OK:
                 row[str(r.verdict)] += 1
         return list(rows.values())
-
-
-class ScenarioError(Exception):
-    """A scenario file that cannot be read or replayed (the user's input, not the kernel's)."""
 
 
 def load_scenario(path: str) -> dict:

@@ -18,12 +18,10 @@ import shutil
 import sys
 
 import click
-from rich.console import Console
 
 from . import __version__
-from .check import ScenarioError
 from .snapshot import Snapshot, SnapshotError
-from .errors import TargetError
+from .errors import ScenarioError, TargetError
 from .monitor import SORT_KEYS as SORT_KEYS_CHOICES
 from .text import escape
 from .views import models, output as viewout
@@ -32,7 +30,9 @@ from .views.render import Options
 EXIT_OK, EXIT_FOUND, EXIT_UNREADABLE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
-def console() -> Console:
+def console():
+    from rich.console import Console
+
     if sys.stdout.isatty():
         return Console()
     # Not a terminal: do not wrap tables at 80 columns.
@@ -133,7 +133,10 @@ def named_workqueues(snap: Snapshot, name: str) -> list:
 
     found = [w for w in snap.workqueues if named(w, name)]
     if not found:
-        fail(f"no workqueue named {name!r}")
+        # A damaged list can hide a workqueue: say so rather than only that it does not exist.
+        hint = (f" among the {len(snap.workqueues)} read ({len(snap.warnings)} read warnings: the kernel's lists may "
+                f"be damaged; 'wqinspect workqueues' shows them)") if snap.warnings else ""
+        fail(f"no workqueue named {name!r}{hint}")
     return found
 
 
@@ -248,6 +251,8 @@ def status(text: str):
     if not sys.stderr.isatty() or os.environ.get("WQI_DEBUG"):
         yield lambda _text: None
         return
+    from rich.console import Console
+
     with Console(stderr=True).status(f"wqinspect: {text}…") as st:
         yield lambda text: st.update(f"wqinspect: {text}…")
 

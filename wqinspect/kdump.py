@@ -60,6 +60,35 @@ def elf_platform(path: str) -> drgn.Platform | None:
     return drgn.Platform(arch, flags)
 
 
+_parsed: dict[tuple, "Kdump"] = {}
+
+
+def parse(path: str) -> "Kdump":
+    """:class:`Kdump` of ``path``, parsed once per file version (header_platform, libkdumpfile_reason and
+    open_program all need it)."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise KdumpError(f"cannot read {path}: {e.strerror}") from None
+    key = (path, st.st_mtime_ns, st.st_size)
+    if key not in _parsed:
+        _parsed.clear()
+        _parsed[key] = Kdump(path)
+    return _parsed[key]
+
+
+def header_platform(path: str) -> drgn.Platform | None:
+    """The platform a kdump file's header or VMCOREINFO names, or None (also if it is no kdump file)."""
+    try:
+        k = parse(path)
+    except (KdumpError, OSError, ValueError, struct.error):
+        return None
+    arch = ARCHES.get(k.machine)
+    if arch is not None:
+        return drgn.Platform(arch, drgn.PlatformFlags.IS_64_BIT | drgn.PlatformFlags.IS_LITTLE_ENDIAN)
+    return vmcoreinfo_platform(k.vmcoreinfo)
+
+
 def symbols_platform(paths) -> drgn.Platform | None:
     """The platform of the first vmlinux among ``paths`` (modules are ELF relocatables: e_type 1, not 2 or 3)."""
     for path in paths:
@@ -267,8 +296,8 @@ def libkdumpfile_reason(path: str, platform: drgn.Platform | None) -> str | None
       libkdumpfile opens it with the vmlinux's architecture but cannot translate an address.
     """
     try:
-        k = Kdump(path)
-    except KdumpError:
+        k = parse(path)
+    except (KdumpError, OSError, ValueError, struct.error):
         return None
     m = re.search(rb"^OSRELEASE=(.*)$", k.vmcoreinfo, re.M)
     release = m.group(1).decode(errors="replace") if m else k.release
@@ -284,7 +313,7 @@ def libkdumpfile_reason(path: str, platform: drgn.Platform | None) -> str | None
 def open_program(path: str, vmcoreinfo: bytes | None = None, platform: drgn.Platform | None = None) -> drgn.Program:
     """Open ``path`` with this reader; KdumpError (one line) if it cannot."""
     try:
-        return Kdump(path).program(vmcoreinfo, platform)
+        return parse(path).program(vmcoreinfo, platform)
     except KdumpError:
         raise
     except (OSError, ValueError, struct.error) as e:

@@ -354,10 +354,12 @@ def open_target(core: str | None = None, qemu: str | None = None, symbols: tuple
         path = Path(core)
         kind = _core_kind(path)
         say(f"opening {path.name}")
-        from .kdump import KdumpError, libkdumpfile_reason, open_program, symbols_platform
+        from .kdump import KdumpError, header_platform, libkdumpfile_reason, open_program, symbols_platform
 
-        # QEMU's kdump files name no architecture: take the vmlinux's (-s), else assume the host's.
-        platform = symbols_platform(debug.symbols)
+        # QEMU's kdump files name no architecture but x86_64: take the one the file's VMCOREINFO or the
+        # vmlinux (-s) tells, else assume the host's.  (Never the vmlinux's over the file's own: a
+        # vmlinux of another architecture must fail as the wrong vmlinux, not crash libkdumpfile.)
+        platform = (header_platform(str(path)) or symbols_platform(debug.symbols)) if kind != "elf" else None
         # Good kdump files that libkdumpfile cannot read are read without it (wqinspect/kdump.py).
         reason = libkdumpfile_reason(str(path), platform) if kind != "elf" else None
         if reason is None:

@@ -13,7 +13,7 @@ from wqinspect.capture.crash import log_trace, parse_report, report_lines
 from wqinspect.diagnose import diagnose, fails
 from wqinspect.diagnose.crash import CrashCause
 from wqinspect.snapshot import (BrokenTimer, Crash, CrashAddress, CrashFrame, DelayedTimer, FuncRef, KernelInfo,
-                                Module, Snapshot, Target, TaskRef, TaskStack, Work, Worker)
+                                Module, ReadWarning, Snapshot, Target, TaskRef, TaskStack, Work, Worker, Workqueue)
 from wqinspect.snapshot.io import SnapshotError, decode
 
 from .conftest import SNAPSHOTS
@@ -280,3 +280,16 @@ def test_real_crash_snapshots(path):
         return
     assert (first.data.cause, first.signature) == (cause, signature)
     assert fails([first]) == (cause != CrashCause.NOT_WORKQUEUE)
+
+
+def test_a_workqueue_missing_from_a_filtered_dump_is_no_dangling_work():
+    """makedumpfile -d 31 may leave a workqueue's page out: its delayed works are not 'aimed at a destroyed one'."""
+    work = Work(address=0xffff8b471f531200, func=FuncRef(0xffffffff81400000, "vmstat_update"), where="delayed",
+                wq=0xffff8b4701000000, wq_name="mm_percpu_wq",
+                delayed=DelayedTimer(timer=0xffff8b471f531220, expires=2000, timer_cpu=0))
+    other = Workqueue(address=0xffff8b4702000000, name="events")
+    snap = snapshot(None, works=[work], workqueues=[other])
+    assert [f.kind for f in diagnose(snap)] == ["dangling"]  # as read: its workqueue is gone
+    snap = snapshot(None, works=[work], workqueues=[other],
+                    warnings=[ReadWarning("workqueues", "page excluded by makedumpfile -d 31 at 0xffff8b4701000000")])
+    assert diagnose(snap) == []

@@ -31,12 +31,12 @@ from wqinspect.cli import main
 
 from .conftest import SNAPSHOTS
 
-MUTANTS = int(os.environ.get("WQI_FUZZ_MUTANTS", "250"))
+MUTANTS = int(os.environ.get("WQI_FUZZ_MUTANTS", "400"))
 SEED = int(os.environ.get("WQI_FUZZ_SEED", "14"))
 SUBPROCESS_SAMPLE = int(os.environ.get("WQI_FUZZ_SUBPROCESS", "4"))
 #: Escaping (issue 14.5) has its own test; the fuzzer checks it too (WQI_FUZZ_ESCAPES=0: not).
 #: Commands run on each mutant (in rotation, so that every command meets every mutation class): "all" or N.
-PER_MUTANT = int(os.environ.get("WQI_FUZZ_COMMANDS", "2").replace("all", "99"))
+PER_MUTANT = int(os.environ.get("WQI_FUZZ_COMMANDS", "3").replace("all", "99"))
 CHECK_ESCAPES = os.environ.get("WQI_FUZZ_ESCAPES", "1") == "1"
 
 # Raw JSON text that json.dumps cannot write: placeholders are swapped for it after dumping.
@@ -537,3 +537,22 @@ def test_schema_1_addresses_over_64_bits_are_refused(tmp_path, value):
         Snapshot.load(str(f))
     doc["workqueues"][3]["pwqs"][0]["address"] = "0xffffffffffffffff"  # the largest address still loads
     assert Snapshot.from_dict(doc).workqueues[3].pwqs[0].address == (1 << 64) - 1
+
+
+def test_a_workqueue_hidden_by_damage_is_not_just_missing(tmp_path):
+    """show/works --wq on a snapshot whose workqueue list was damaged: the one line says so (found by the
+    corruption suite: `workqueues.next := NULL`, then `show wqi_flush` said only that it does not exist)."""
+    from wqinspect.snapshot import Snapshot
+
+    doc = json.loads(Snapshot.load(str(SNAPSHOTS / "sid-scenarios.json")).dumps())
+    doc["workqueues"] = []
+    f = tmp_path / "s.json"
+    f.write_text(json.dumps(doc))
+    code, _, err = run_in_process(CliRunner(), str(f), ["show", "wqi_flush"])
+    assert code == 2 and "read warnings" not in err
+    doc["warnings"] = [{"object": "workqueues", "message": "WalkError: list is damaged"}]
+    f.write_text(json.dumps(doc))
+    for args in (["show", "wqi_flush"], ["works", "--wq", "wqi_flush"]):
+        code, _, err = run_in_process(CliRunner(), str(f), args)
+        judge(args, code, "", err, "damaged list")
+        assert code == 2 and "no workqueue named 'wqi_flush'" in err and "1 read warnings" in err, err

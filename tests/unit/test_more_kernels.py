@@ -57,3 +57,16 @@ def test_arm64_module_area_covers_the_modules():
     lo, hi = snap.kernel.module_area
     assert snap.modules and all(lo <= a < b <= hi for m in snap.modules for a, b in m.ranges)
     assert snap.kernel_image is not None and snap.kernel_image[0] < snap.kernel_image[1]
+
+
+def test_a_layout_wqinspect_does_not_know_is_one_line_not_an_internal_error():
+    """No workqueue types at all (a kernel without them, or not a kernel): UnknownLayout, which the CLI
+    prints as one line with exit code 2 (a SnapshotError), naming what is missing."""
+    import drgn
+
+    from wqinspect.kernel.layout import UnknownLayout, layout
+    from wqinspect.snapshot import SnapshotError
+
+    with pytest.raises(UnknownLayout, match="not one wqinspect knows how to read: .*workqueue_struct") as e:
+        layout(drgn.Program(drgn.host_platform))
+    assert isinstance(e.value, SnapshotError) and "\n" not in str(e.value)

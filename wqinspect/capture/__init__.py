@@ -17,6 +17,7 @@ from drgn import Program
 from .. import __version__
 from ..kernel import workqueue as kwq
 from ..snapshot import Mode, Snapshot, Target, link_works
+from ..snapshot.io import no_gc_pauses
 from . import deep as deep_reads
 from . import system, timers
 from .base import READ_ERRORS, Reader
@@ -34,6 +35,11 @@ def capture(prog: Program, target: Target, deep: bool = False) -> Snapshot:
     ``deep`` also reads what diagnostics use: workqueue messages of the kernel
     log and the stacks of busy workers and of tasks waiting for work.
     """
+    with no_gc_pauses():
+        return _capture(prog, target, deep)
+
+
+def _capture(prog: Program, target: Target, deep: bool) -> Snapshot:
     r = Reader(prog)
     snap = Snapshot(kernel=system.kernel_info(r), target=target)
     snap.target.captured_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

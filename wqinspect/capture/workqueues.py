@@ -190,6 +190,12 @@ def read_pwq(r: Reader, address: int, wq: Workqueue, cpu_map, maydays, pending) 
     )
     works = r.work_items(f"pwq {address:#x} inactive_works", address + rec.offset("inactive_works"),
                          p["inactive_works"], p["inactive_works_prev"], Where.INACTIVE, pid)
+    for w in works:
+        if w.pwq != address:
+            # The list an item sits on says which pwq holds it; a data word that disagrees is damaged.
+            r.warn(f"work {w.address:#x} on pwq {address:#x} inactive_works",
+                   f"its data word {w.data:#x} names pwq {w.pwq or 0:#x}: counted on the list's pwq")
+            w.pwq = address
     pwq.nr_inactive = len(works)
     return pwq, works
 

@@ -248,12 +248,14 @@ def dangling(ctx: Context) -> list[F.Fact]:
                                          owner=owner(snap, t.address), in_module_area=in_module_area(snap, t.address),
                                          last_unloaded_module=last)
                          for t in snap.broken_timers]
+    # A dump that left pages out (makedumpfile -d 31) may lack workqueues that exist: then a missing one proves nothing.
+    excluded = any("page excluded by makedumpfile" in x.message for x in snap.warnings)
     for w in snap.works:
         func_unloaded = bool(w.func.address) and owner(snap, w.func.address) is None
         struct_unloaded = in_module_area(snap, w.address) and owner(snap, w.address) is None
         # With no workqueue read at all, a missing workqueue proves nothing.
         wq_gone = (not _where(w).in_pool and w.wq is not None and snap.workqueue(w.wq) is None
-                   and not ctx.damage.no_workqueues)
+                   and not ctx.damage.no_workqueues and not excluded)
         if func_unloaded or struct_unloaded or wq_gone:
             out.append(F.DanglingWork(work=w.address, func=w.func, where=str(w.where), wq=w.wq, wq_name=w.wq_name,
                                       func_unloaded=func_unloaded, struct_unloaded=struct_unloaded, wq_gone=wq_gone,

@@ -14,6 +14,7 @@ import re
 
 from drgn import Program, Type, TypeKind
 
+from ..snapshot import SnapshotError
 from ..snapshot.layout import Layout
 
 
@@ -87,12 +88,29 @@ def _need(value: int | None, name: str) -> int:
     return value
 
 
+class UnknownLayout(SnapshotError):
+    """The kernel lacks a type, member or enumerator the readers cannot do without (one line, exit 2)."""
+
+
 def layout(prog: Program) -> Layout:
-    """The :class:`Layout` of ``prog``'s kernel (cached per program)."""
+    """The :class:`Layout` of ``prog``'s kernel (cached per program).
+
+    UnknownLayout names what is missing when the kernel's workqueue code is not one wqinspect
+    knows how to read (never an internal error).
+    """
     try:
         return prog.cache["wqinspect_layout"]
     except KeyError:
         pass
+    try:
+        lay = _detect(prog)
+    except LookupError as e:
+        raise UnknownLayout(f"this kernel's workqueue code is not one wqinspect knows how to read: {e}") from None
+    prog.cache["wqinspect_layout"] = lay
+    return lay
+
+
+def _detect(prog: Program) -> Layout:
     wq = prog.type("struct workqueue_struct")
     pwq = prog.type("struct pool_workqueue")
     pool = prog.type("struct worker_pool")
@@ -179,5 +197,4 @@ def layout(prog: Program) -> Layout:
         worker_not_running=_need(ev("WORKER_NOT_RUNNING"), "WORKER_NOT_RUNNING"),
         implicit_ordered=ev("__WQ_ORDERED_EXPLICIT") is not None,
     )
-    prog.cache["wqinspect_layout"] = lay
     return lay

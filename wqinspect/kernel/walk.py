@@ -24,11 +24,11 @@ class WalkError(Exception):
     """A list could not be walked to its end."""
 
 
-def _nodes(prog: Program, head: int, end: int, what: str, limit: int, first: int | None = None) -> Iterator[int]:
-    """Follow first pointers from ``head`` until ``end``: the head itself (circular lists) or NULL."""
-    read = prog.read_word
+def follow(head: int, first: int, end: int, what: str, limit: int, visit) -> Iterator:
+    """The bounded, cycle-checked walk under every list reader: from ``first`` until ``end`` (the head
+    of a circular list, or NULL), ``visit(node)`` returns what to yield and the next node."""
     seen = set()
-    node = read(head) if first is None else first
+    node = first
     while node != end:
         if node == 0:
             raise WalkError(f"{what} at {head:#x} has a NULL next pointer")
@@ -37,8 +37,14 @@ def _nodes(prog: Program, head: int, end: int, what: str, limit: int, first: int
         if len(seen) >= limit:
             raise WalkError(f"{what} at {head:#x} has more than {limit} entries")
         seen.add(node)
-        yield node
-        node = read(node)
+        item, node = visit(node)
+        yield item
+
+
+def _nodes(prog: Program, head: int, end: int, what: str, limit: int, first: int | None = None) -> Iterator[int]:
+    """Follow first pointers from ``head`` until ``end``: the head itself (circular lists) or NULL."""
+    read = prog.read_word
+    return follow(head, read(head) if first is None else first, end, what, limit, lambda node: (node, read(node)))
 
 
 def list_node_addresses(prog: Program, head: int, limit: int = LIMIT, first: int | None = None,

@@ -15,7 +15,7 @@ from drgn.helpers.linux.percpu import per_cpu
 from .cpus import cpus
 from .layout import layout
 from .structs import record
-from .walk import LIMIT, WalkError, list_node_addresses
+from .walk import LIMIT, WalkError, follow, list_node_addresses
 
 
 class RawWork(NamedTuple):
@@ -83,19 +83,13 @@ def work_list(prog: Program, head: int, limit: int = LIMIT, first: int | None = 
         yield from list_node_addresses(prog, head, first=first, last=last)  # checks head->prev
         return
     read, unpack, entry, size = prog.read, o.unpack, o.entry, o.size
-    seen: set[int] = set()
-    node = first
-    while node != head:
-        if node == 0:
-            raise WalkError(f"list at {head:#x} has a NULL next pointer")
-        if node in seen:
-            raise WalkError(f"list at {head:#x} loops back to {node:#x}")
-        if len(seen) >= limit:
-            raise WalkError(f"list at {head:#x} has more than {limit} entries")
-        seen.add(node)
+
+    def visit(node):
         address = node - entry
-        data, node, func = unpack(read(address, size))
-        yield RawWork(address, data, func)
+        data, nxt, func = unpack(read(address, size))
+        return RawWork(address, data, func), nxt
+
+    yield from follow(head, first, head, "list", limit, visit)
 
 
 def barrier_waiter(prog: Program, work: int) -> int:
