@@ -155,7 +155,7 @@ def for_each_wheel_timer(prog: Program, limit: int = 100_000) -> Iterator[WheelT
                     if pprev != link:
                         yield WheelTimer(cpu, b, timer, expires, func,
                                          f"its pprev {pprev:#x} does not point back to {link:#x}: "
-                                         "the memory was freed and reused")
+                                         "the memory was freed and reused, or the link is damaged")
                         break
                     yield WheelTimer(cpu, b, timer, expires, func)
                     seen += 1
