@@ -305,7 +305,13 @@ def test_undefined_workqueue_flags_are_damage():
 
 def test_fixtures_are_plausible():
     for path in sorted(SNAPSHOTS.glob("*.json")):
-        assert damage(fixture_snapshot(path.stem)).warnings == [], path.stem
+        snap = fixture_snapshot(path.stem)
+        if any("excluded by makedumpfile" in w.message for w in snap.warnings):
+            # makedumpfile 1.7.2 -d 31 leaves the slab pages of 6.12+ out: no workqueue is read, and
+            # saying so is right (README, "Post-mortem of a crash").
+            assert damage(snap).no_workqueues == (snap.workqueues == []), path.stem
+            continue
+        assert damage(snap).warnings == [], path.stem
 
 
 def test_no_workqueues_is_damage_not_dangling_work(scenarios_snap):

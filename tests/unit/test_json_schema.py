@@ -53,8 +53,10 @@ def output(cmd: list[str], path: str) -> list[dict]:
 def test_every_command_matches_the_reference(fixture):
     path = str(SNAPSHOTS / f"{fixture}.json")
     snap = fixture_snapshot(fixture)
-    wq = next(w for w in snap.workqueues if w.system_var is None)
+    wq = next((w for w in snap.workqueues if w.system_var is None), None)
     for name, (key, cls, extra, top, nested) in schema.COMMANDS.items():
+        if name == "show" and wq is None:
+            continue  # a -d 31 dump of 7.x: makedumpfile left out every workqueue (see README)
         cmd = ["show", wq.name] if name == "show" else [name]
         for doc in output(cmd, path):
             assert list(doc) == [*schema.ENVELOPE, key, *top, *schema.WARNINGS], name

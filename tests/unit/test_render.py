@@ -31,13 +31,16 @@ def invoke(args, terminal_width=None, monkeypatch=None, env=None):
     return CliRunner().invoke(main, args, env=env or {})
 
 
-def busy_wq(snap: Snapshot) -> str:
-    """The workqueue with the most work items (a tree worth looking at)."""
+def busy_wq(snap: Snapshot) -> list[list[str]]:
+    """``show`` of the workqueue with the most work items (a tree worth looking at), if any was read
+    (a -d 31 dump of 7.x has none: makedumpfile left their pages out)."""
     counts = {}
     for w in snap.works:
         counts[w.wq] = counts.get(w.wq, 0) + 1
+    if not snap.workqueues:
+        return []
     best = max(snap.workqueues, key=lambda wq: counts.get(wq.address, 0))
-    return best.label if best.system_var else best.name
+    return [["show", best.label if best.system_var else best.name]]
 
 
 @pytest.mark.parametrize("width", [80, 120])
@@ -46,7 +49,7 @@ def test_every_view_fits_the_terminal(fixture, width, monkeypatch):
     path = str(SNAPSHOTS / f"{fixture}.json")
     snap = fixture_snapshot(fixture)
     labels = {wq.label for wq in snap.workqueues}
-    for cmd in (*COMMANDS, ["show", busy_wq(snap)]):
+    for cmd in (*COMMANDS, *busy_wq(snap)):
         r = invoke([*cmd, "--from", path], width, monkeypatch)
         assert r.exit_code in (0, 1), (cmd, r.output)
         lines = r.stdout.splitlines()

@@ -152,13 +152,7 @@ class KernelRun:
         with TIMINGS.step("offline", self.suite):
             guest.sh("taskset 1 insmod /test/wqi.ko scenarios=offline offline_cpu=1")
             time.sleep(2)  # past the work's 1 s delay: on an online CPU its timer would have fired
-        guest.pause()
-        core = self.dir / "offline.kdump-zlib"
-        try:
-            with TIMINGS.step("dump kdump-zlib", f"{self.suite} offline"):
-                guest.dump(core, "kdump-zlib")
-        finally:
-            guest.resume()
+        core = self._paused_dump(guest, "offline")
         self.read_host("vmcore", ["-c", str(core)], "offline")
         self.diagnose(["-c", str(core)], "offline", "vmcore")
         core.unlink()
@@ -166,6 +160,17 @@ class KernelRun:
             guest.sh("rmmod wqi", timeout=60)
             _, self.shell["offline: cpu1 online after rmmod"] = guest.sh("cat /sys/devices/system/cpu/cpu1/online")
             _, self.dmesg["offline"] = guest.sh("dmesg")
+
+    def _paused_dump(self, guest, phase: str) -> Path:
+        """A kdump-zlib vmcore of the guest, paused for the dump and resumed after."""
+        guest.pause()
+        core = self.dir / f"{phase}.kdump-zlib"
+        try:
+            with TIMINGS.step("dump kdump-zlib", f"{self.suite} {phase}"):
+                guest.dump(core, "kdump-zlib")
+        finally:
+            guest.resume()
+        return core
 
     def _stall_phase(self, guest) -> None:
         with TIMINGS.step("leak and stall", self.suite):
@@ -175,13 +180,7 @@ class KernelRun:
             # insmod runs on CPU 0, so that the shell does not queue behind the hog on CPU 1.
             guest.sh("taskset 1 insmod /test/wqi.ko scenarios=stall,rcu stall_cpu=1 stall_ms=9000 stall_warmups=0")
             time.sleep(6)
-        guest.pause()
-        core = self.dir / "stall.kdump-zlib"
-        try:
-            with TIMINGS.step("dump kdump-zlib", f"{self.suite} stall"):
-                guest.dump(core, "kdump-zlib")
-        finally:
-            guest.resume()
+        core = self._paused_dump(guest, "stall")
         self.read_host("vmcore", ["-c", str(core)], "stall")
         self.diagnose(["-c", str(core)], "stall", "vmcore", ["--thresh", "5"])
         with TIMINGS.step("rmmod", f"{self.suite} stall"):

@@ -13,6 +13,7 @@ from typing import Iterable
 from drgn import FaultError, Object, Program
 from drgn.helpers.linux.sched import task_state_to_char
 
+from ..kernel.cache import per_program
 from ..kernel.cpus import cpus
 from ..kernel.layout import layout
 from ..kernel.pool import task_record
@@ -42,17 +43,13 @@ _TASK_NOLOAD = 0x400
 
 def symbol_name(prog: Program, address: int) -> str | None:
     """The name of the symbol containing ``address`` (cached per program)."""
-    cache = prog.cache.setdefault("wqinspect_symbol_names", {})
-    try:
-        return cache[address]
-    except KeyError:
-        pass
-    try:
-        name = prog.symbol(address).name
-    except LookupError:
-        name = None
-    cache[address] = name
-    return name
+    def lookup():
+        try:
+            return prog.symbol(address).name
+        except LookupError:
+            return None
+
+    return per_program(prog, "symbol_names", address, lookup)
 
 
 class Reader:

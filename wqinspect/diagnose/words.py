@@ -194,7 +194,10 @@ def flush_workqueue_wait(f: F.FlushWorkqueueWait, ws: Words) -> Finding:
     pending = [w for w in (ws.snap.ix.works.get(a) for a in f.pending) if w is not None]
     evidence = [f"task {t.comm} (pid {t.pid}) waits in flush_workqueue() for color {f.color} "
                 f"({f.flusher}): {ws.stack_summary(t.pid)}",
-                f"{len(pending)} item(s) of color {f.color} still in flight: {funcs_summary(pending)}"]
+                f"{len(pending)} item(s) of color {f.color} still in flight: {funcs_summary(pending)}" if pending else
+                f"no item of color {f.color} was found in flight" + (
+                    "" if ws.snap.kernel.features.worker_current_color else
+                    " (this kernel does not record the color of a running item: worker->current_color came in v5.15)")]
     for a in f.holders:
         holder = ws.snap.worker(a)
         evidence.append(f"{holder.current_func} runs on {ws.worker_line(holder)}")

@@ -14,6 +14,7 @@ from typing import Iterator
 from drgn import FaultError, Program, offsetof
 from drgn.helpers.linux.percpu import per_cpu
 
+from .cache import per_program
 from .layout import layout
 from .structs import Record, member_offset, record
 from .walk import list_node_addresses
@@ -145,14 +146,10 @@ def affinity_scope_names(prog: Program) -> list[str]:
 
 def cpu_to_node(prog: Program, cpu: int) -> int:
     """The NUMA node of ``cpu`` (per-cpu ``numa_node``; 0 without NUMA), cached per program."""
-    cache = prog.cache.setdefault("wqinspect_cpu_node", {})
-    try:
-        return cache[cpu]
-    except KeyError:
-        pass
-    try:
-        node = per_cpu(prog["numa_node"], cpu).value_()
-    except (KeyError, LookupError, FaultError):
-        node = 0
-    cache[cpu] = node
-    return node
+    def lookup():
+        try:
+            return per_cpu(prog["numa_node"], cpu).value_()
+        except (KeyError, LookupError, FaultError):
+            return 0
+
+    return per_program(prog, "cpu_node", cpu, lookup)
