@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-KERNELS ?= bullseye bookworm trixie sid next watchdog arm64
+KERNELS ?= bullseye bookworm trixie sid next watchdog
 MODES ?= vmcore qmp kcore
 KERNEL ?= bookworm
 SCENARIO ?= all
@@ -14,7 +14,7 @@ export KERNELS MODES
 APT_PACKAGES := qemu-system-x86 busybox-static kmod xz-utils zstd binutils gcc make libc6-dev libelf1 python3-venv \
 	bison flex libelf-dev bc makedumpfile kexec-tools qemu-system-arm gcc-aarch64-linux-gnu
 
-.PHONY: all deps venv test lint unit vmtest kernels vmcore demo fixtures crash-fixtures crash bench fuzz clean
+.PHONY: all deps venv test test-all lint unit vmtest vmtest-all kernels vmcore demo fixtures crash-fixtures crash bench fuzz clean
 all: test
 
 # apt packages (QEMU, busybox for the guest, kernel module build tools); only missing ones are installed.
@@ -45,6 +45,12 @@ unit: venv
 
 vmtest: deps venv
 	$(PY) -m pytest -q -rs tests/vm
+
+# The whole matrix, which .ci/run runs: the kernels of `make vmtest` and Debian's arm64 kernel (emulated).
+vmtest-all: deps venv
+	KERNELS="$(KERNELS) arm64" $(PY) -m pytest -q -rs tests/vm
+
+test-all: deps venv lint unit vmtest-all
 
 kernels: deps
 	$(PYTHON) -m testbed kernels $(KERNELS)

@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 
 from .features import Features
 
-NO_TASK = None
-
 
 class ModelError(Exception):
     """An operation the kernel would refuse (or WARN about)."""

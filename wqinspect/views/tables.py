@@ -297,16 +297,18 @@ def monitor(v: m.MonitorView) -> Iterator:
     if sample.has_stats:
         names = ("total", "infl", "CPUtime", "CPUitsv", "CMW/RPR", "mayday", "rescued", "total/s", "CPU%", "active")
         cols = [Column("WORKQUEUE", fit="name")] + [Column(c, True) for c in names]
-        yield Table(title, cols, ((r.wq.label, n(r.total), n(r.infl), n(r.cpu_time, "{:.1f}"), n(r.cpu_intensive),
-                                   n(r.cmw_rpr), n(r.mayday), n(r.rescued), n(r.rates.get("total"), "{:.1f}"),
-                                   n(r.rates.get("cpu%"), "{:.1f}"), str(r.wq.nr_active)) for r in rows))
+        yield Table(title, _verbose(v, cols), (_with_addr(v, (
+            r.wq.label, n(r.total), n(r.infl), n(r.cpu_time, "{:.1f}"), n(r.cpu_intensive), n(r.cmw_rpr),
+            n(r.mayday), n(r.rescued), n(r.rates.get("total"), "{:.1f}"), n(r.rates.get("cpu%"), "{:.1f}"),
+            str(r.wq.nr_active)), "workqueue_struct", r.wq.address) for r in rows))
     else:
         yield Note("this kernel has no workqueue statistics (pwq->stats[] came in v6.5): "
                    "showing the active, inactive and in-flight items", "yellow")
         cols = [Column("WORKQUEUE", fit="name"), Column("active", True), Column("inactive", True),
                 Column("in flight", True)]
-        yield Table(title, cols, ((r.wq.label, str(r.wq.nr_active), n(r.wq.inactive), str(r.wq.in_flight))
-                                  for r in rows))
+        yield Table(title, _verbose(v, cols), (_with_addr(v, (r.wq.label, str(r.wq.nr_active), n(r.wq.inactive),
+                                                              str(r.wq.in_flight)), "workqueue_struct", r.wq.address)
+                                               for r in rows))
     yield from warnings(sample.warnings)
 
 
@@ -326,22 +328,25 @@ def topology(v: m.TopologyView) -> Iterator:
     elif topo is not None:
         yield Note(f"no affinity scopes on this kernel (they came in v6.6); wq_unbound_cpumask "
                    f"{cpulist(topo.unbound_cpus)}", "dim")
-    yield Table("worker pools", [Column("POOL", True), Column("FLAGS"), Column("REF", True), Column("NICE", True),
-                                 Column("IDLE/WORKERS"), Column("CPU / CPUS", fit="wrap"),
-                                 Column("POD CPUS", fit="wrap"), Column("")],
-                [(str(p.id), f"{p.flags:#04x}", str(p.refcnt), str(p.nice), f"{p.nr_idle}/{p.nr_workers}",
-                  f"cpu {p.cpu}" if p.cpu >= 0 else f"cpus {cpulist(p.cpus)}",
-                  cpulist(p.pod_cpus) if p.cpu < 0 and p.pod_cpus is not None else "",
-                  " ".join(x for x in ("bh" if "POOL_BH" in p.flag_names else "",
-                                       "strict" if p.cpu < 0 and p.strict else "") if x))
+    yield Table("worker pools", _verbose(v, [Column("POOL", True), Column("FLAGS"), Column("REF", True),
+                                             Column("NICE", True), Column("IDLE/WORKERS"),
+                                             Column("CPU / CPUS", fit="wrap"), Column("POD CPUS", fit="wrap"),
+                                             Column("")]),
+                [_with_addr(v, (str(p.id), f"{p.flags:#04x}", str(p.refcnt), str(p.nice), f"{p.nr_idle}/{p.nr_workers}",
+                                f"cpu {p.cpu}" if p.cpu >= 0 else f"cpus {cpulist(p.cpus)}",
+                                cpulist(p.pod_cpus) if p.cpu < 0 and p.pod_cpus is not None else "",
+                                " ".join(x for x in ("bh" if "POOL_BH" in p.flag_names else "",
+                                                     "strict" if p.cpu < 0 and p.strict else "") if x)),
+                            "worker_pool", p.address)
                  for p in v.pools])
     cpus = snap.kernel.possible_cpus
     rows = []
     for wq in snap.workqueues:
         pools_, dfl = v.cpu_pools[id(wq)], v.dfl_pools[id(wq)]
-        rows.append((wq.label, kind(wq), *[str(pools_.get(c, "-")) for c in cpus], _n(dfl)))
-    yield Table("workqueue CPU → pool", [Column("WORKQUEUE", fit="name"), Column("KIND")]
-                + [Column(f"CPU{c}", True, keep=True) for c in cpus] + [Column("DFL", True)], rows)
+        rows.append(_with_addr(v, (wq.label, kind(wq), *[str(pools_.get(c, "-")) for c in cpus], _n(dfl)),
+                               "workqueue_struct", wq.address))
+    yield Table("workqueue CPU → pool", _verbose(v, [Column("WORKQUEUE", fit="name"), Column("KIND")]
+                + [Column(f"CPU{c}", True, keep=True) for c in cpus] + [Column("DFL", True)]), rows)
     if v.rescuers:
         yield Table("rescuers", [Column("WORKQUEUE", fit="name"), Column("UNBOUND CPUS", fit="wrap"),
                                  Column("PID", True), Column("RESCUER CPUS", fit="wrap")],
