@@ -124,6 +124,8 @@ def cmd_fixtures(a) -> None:
         from . import crash
 
         crash.capture_fixtures([s for s in a.suites or DEFAULT_SUITES if s != "watchdog"], out_dir, wqinspect([]))
+        if "watchdog" in (a.suites or DEFAULT_SUITES + ["watchdog"]):
+            _watchdog_fixture(out_dir, panic=True)
         return
     for suite in [s for s in suites if s != "watchdog"]:
         try:
@@ -153,13 +155,19 @@ def cmd_fixtures(a) -> None:
         finally:
             g.stop()
     if "watchdog" in suites:
-        from . import watchdog
+        _watchdog_fixture(out_dir, panic=False)
 
-        kernel = watchdog.ensure()
-        _, core, files = watchdog.run_stall(kernel, BUILD / "vm" / "watchdog")
-        with TIMINGS.step("capture", "watchdog stall"):
-            subprocess.run(wqinspect(["snapshot", "-o", str(out_dir / "watchdog-stall.json"), "-c", str(core),
-                                      *[x for f in files for x in ("-s", str(f))]]), check=True)
+
+def _watchdog_fixture(out_dir: Path, panic: bool) -> None:
+    """watchdog-stall.json (the kernel's lockup report), or watchdog-crash-stall-panic.json (its panic)."""
+    from . import watchdog
+
+    kernel = watchdog.ensure()
+    name = "watchdog-crash-stall-panic" if panic else "watchdog-stall"
+    _, core, files = watchdog.run_stall(kernel, BUILD / "vm" / "watchdog", panic=panic)
+    with TIMINGS.step("capture", name):
+        subprocess.run(wqinspect(["snapshot", "-o", str(out_dir / f"{name}.json"), "-c", str(core),
+                                  *[x for f in files for x in ("-s", str(f))]]), check=True)
 
 
 def main() -> int:

@@ -160,10 +160,19 @@ taskset 1 insmod /test/wqi.ko scenarios=stall stall_cpu=1 stall_ms=40000
 """
 
 
-def run_stall(kernel: Kernel, out: Path) -> tuple[str, Path, list[Path]]:
+#: The console's last line of a panic (printed before the final loop).
+END_PANIC_LINE = "---[ end Kernel panic"
+
+
+def run_stall(kernel: Kernel, out: Path, *, panic: bool = False) -> tuple[str, Path, list[Path]]:
     """Boot the watchdog kernel with the stall scenario, wait for the kernel's lockup report, dump.
 
-    Returns the console text, the kdump file and the debug files (vmlinux, wqi.ko).
+    With ``panic``, the ``stall-panic`` crash scenario: the guest boots with
+    ``workqueue.panic_on_stall=1``, so that the watchdog's first lockup report ends in ``BUG_ON()``
+    (``panic_on_wq_watchdog()``, upstream commit 073107b39e55 "workqueue: add cmdline parameter
+    workqueue.panic_on_stall", backported to 6.12.y) and a panic in the timer softirq; the dump is
+    taken once the panic has printed its last line.  Returns the console text, the kdump file and
+    the debug files (vmlinux, wqi.ko).
     """
     from . import initramfs, kbuild
     from .guest import Guest
@@ -173,21 +182,29 @@ def run_stall(kernel: Kernel, out: Path) -> tuple[str, Path, list[Path]]:
         mods = kbuild.build_modules(kernel, out=BUILD / "kmod" / f"watchdog-{kernel.release}")
     out.mkdir(parents=True, exist_ok=True)
     initrd = initramfs.build(out / "initrd.gz", [], {"/test/wqi.ko": mods["wqi"]})
-    core = out / "stall.kdump-zlib"
-    with TIMINGS.step("boot", kernel.release):
-        g = Guest("watchdog", kernel.vmlinuz, initrd, memory_mb=512, hostroot=False, agent=False,
-                  run=STALL_SCRIPT).start()
+    name = "stall-panic" if panic else "stall"
+    core = out / f"{name}.kdump-zlib"
+    # panic=0: a panicked guest stays in its final loop (the test bed's guests otherwise reboot, and
+    # -no-reboot ends QEMU), to be dumped.
+    cmdline = "panic=0 workqueue.panic_on_stall=1" if panic else ""
+    with TIMINGS.step("boot", f"{kernel.release} {name}"):
+        g = Guest(f"watchdog-{name}", kernel.vmlinuz, initrd, memory_mb=512, hostroot=False, agent=False,
+                  run=STALL_SCRIPT, cmdline=cmdline).start()
     try:
-        with TIMINGS.step("wait for lockup", kernel.release):
+        with TIMINGS.step("wait for lockup", f"{kernel.release} {name}"):
             deadline = time.monotonic() + 90
-            while "BUG: workqueue lockup" not in g.console_text():
+            done = (lambda text: END_PANIC_LINE in text) if panic else (lambda text: "BUG: workqueue lockup" in text)
+            while not done(g.console_text()):
                 if time.monotonic() > deadline:
-                    raise TestbedError(f"the watchdog kernel reported no lockup within 90 s\n{g.tail()}")
+                    what = "did not panic on its lockup report" if panic else "reported no lockup"
+                    raise TestbedError(f"the watchdog kernel {what} within 90 s\n{g.tail()}")
                 time.sleep(0.2)
-            time.sleep(2)  # let the workqueue dump that follows the report finish printing
+            if not panic:
+                time.sleep(2)  # let the workqueue dump that follows the report finish printing
         g.pause()
-        with TIMINGS.step("dump kdump-zlib", kernel.release):
+        with TIMINGS.step("dump kdump-zlib", f"{kernel.release} {name}"):
             g.dump(core, "kdump-zlib")
+        (out / f"{name}.console.log").write_text(g.console_text())
         return g.console_text(), core, [kernel.vmlinux, mods["wqi"]]
     finally:
         g.stop()

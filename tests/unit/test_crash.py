@@ -259,6 +259,7 @@ CRASH_FIXTURES = {
     "oops-work-free": (CrashCause.WORK_FREED, "wq-work-freed:wqi_crash_ordered"),
     "hung-flush": (CrashCause.HUNG_FLUSH, "wq-hung-flush:wqi_crash_flusher_fn"),
     "sysrq-c": (CrashCause.NOT_WORKQUEUE, "crash-not-wq:sysrq_handle_crash"),
+    "stall-panic": (CrashCause.STALL_PANIC, "wq-lockup:wqi_hog_fn"),
 }
 
 
@@ -293,3 +294,53 @@ def test_a_workqueue_missing_from_a_filtered_dump_is_no_dangling_work():
     snap = snapshot(None, works=[work], workqueues=[other],
                     warnings=[ReadWarning("workqueues", "page excluded by makedumpfile -d 31 at 0xffff8b4701000000")])
     assert diagnose(snap) == []
+
+
+def _stall_panic_fixture() -> Snapshot:
+    path = SNAPSHOTS / "watchdog-crash-stall-panic.json"
+    if not path.exists():
+        pytest.skip("no watchdog-crash-stall-panic.json: make crash-fixtures KERNELS=watchdog")
+    return Snapshot.load(str(path))
+
+
+def _without_the_watchdog(c: Crash) -> None:
+    c.frames = [f for f in c.frames if f.function not in ("wq_watchdog_timer_fn", "panic_on_wq_watchdog")]
+    c.log_trace = [x for x in c.log_trace if "wq_watchdog" not in x]
+
+
+def test_stall_panic_carries_the_stall_and_its_replay():
+    snap = _stall_panic_fixture()
+    findings = diagnose(snap)
+    first = findings[0]
+    assert first.data.cause == CrashCause.STALL_PANIC and first.data.stall is not None
+    pool = first.data.stall.pool
+    assert first.data.pool == pool and first.data.func.name == "wqi_hog_fn"
+    printed = first.data.stall.printed
+    assert printed and all(p.seconds - 1 <= p.replayed < p.seconds + 2 for p in printed)
+    assert any("replayed for that moment" in e for e in first.evidence)
+    assert not [f for f in findings[1:] if f.kind == "stall" and f.data.pool == pool]  # said once, as the crash
+
+
+def test_stall_panic_needs_the_watchdog_in_the_crash():
+    """The same dump with the watchdog's frames and panic taken out of the crash is no stall panic."""
+    snap = _stall_panic_fixture()
+    _without_the_watchdog(snap.crash)
+    snap.crash.rip = "default_idle+0x13/0x20"
+    first = diagnose(snap)[0]
+    assert first.data.cause != CrashCause.STALL_PANIC
+    # ... and without the stalled pool's queue, the watchdog's panic is still named, with no stall to tie it to
+    snap = _stall_panic_fixture()
+    for pool in snap.pools:
+        pool.worklist_len = 0
+    snap.works = [w for w in snap.works if w.where != "pending"]
+    snap.reindex()
+    first = diagnose(snap)[0]
+    assert (first.data.cause, first.signature, first.data.stall) == (CrashCause.STALL_PANIC, "wq-lockup:unknown", None)
+
+
+def test_stall_panic_from_a_later_kernels_panic_message():
+    """A kernel that panics with its own words ('workqueue: ... stall') instead of a BUG_ON() in the watchdog."""
+    snap = _stall_panic_fixture()
+    _without_the_watchdog(snap.crash)
+    snap.crash.panic = "workqueue: 1 stall(s) exceeded the threshold"
+    assert diagnose(snap)[0].data.cause == CrashCause.STALL_PANIC

@@ -13,6 +13,8 @@ workqueue state read from the same dump:
 - the hung task detector's panic on a task waiting in a flush, tied to the item it waits for
   (``hung-flush``);
 - a crash in a worker running a work function (``in-work``);
+- the workqueue watchdog's own panic (``workqueue.panic_on_stall``), tied to the stall it reported
+  and to wqinspect's replay of it (``stall-panic``);
 - anything else is said to be no workqueue crash, in one line of severity info (``not-workqueue``).
 
 The detector returns a fact; :func:`word_crash` is its wording (signatures name modules and
@@ -25,6 +27,8 @@ from enum import StrEnum
 from ..snapshot import Addr, Crash, FuncRef, HungTask, Severity, Snapshot, TaskRef, Where
 from . import facts as F
 from .finding import Finding, Kind
+from .words import Words
+from .words import stall as word_stall
 
 #: Functions of the timer softirq that expire timers (and what they inline).
 TIMER_FUNCS = frozenset({"__run_timers", "run_timer_softirq", "__run_timer_base", "run_timer_base",
@@ -36,6 +40,11 @@ WORKER_FUNCS = frozenset({"process_one_work", "process_scheduled_works", "worker
 FLUSH_FUNCS = frozenset({"__flush_work", "flush_work", "__flush_workqueue", "flush_workqueue", "drain_workqueue",
                          "flush_delayed_work", "flush_rcu_work", "__cancel_work_sync", "cancel_work_sync",
                          "cancel_delayed_work_sync", "destroy_workqueue"})
+#: The watchdog's timer function and the panic it calls on a stall (workqueue.panic_on_stall: a BUG_ON() since
+#: its introduction in 6.12 "workqueue: add cmdline parameter workqueue.panic_on_stall"); a panic() message naming
+#: a workqueue stall or lockup is the same verdict worded by a later kernel.
+WATCHDOG_FUNCS = frozenset({"wq_watchdog_timer_fn", "panic_on_wq_watchdog"})
+_WATCHDOG_PANIC_RE = re.compile(r"workqueue.*\b(stall|lockup)", re.I)
 _WAIT_FUNCS = re.compile(r"(__)?schedule|schedule_timeout|wait_for_completion|__wait_for_common|do_wait_for_common")
 _PANIC_FUNCS = frozenset({"panic", "vpanic", "nmi_panic", "oops_end", "oops_end.cold", "die", "__die"})
 #: Report lines that start a crash report, the first of which heads the finding.
@@ -53,6 +62,7 @@ class CrashCause(StrEnum):
     WORK_FUNC_UNLOADED = "work-func-unloaded"
     WORK_FREED = "work-freed"
     HUNG_FLUSH = "hung-flush"
+    STALL_PANIC = "stall-panic"
     IN_WORK = "in-work"
     NOT_WORKQUEUE = "not-workqueue"
     #: Neither tied to workqueues nor ruled out: the crashed task could not be read.
@@ -96,6 +106,8 @@ class CrashFact(F.Fact):
     holder: str | None = None
     #: The hung task's stack as the detector printed it.
     waiter_stack: list[str] = []
+    #: the watchdog's panic: the stall it reported (with the replay of each of its reports).
+    stall: F.Stall | None = None
     #: The evidence lines of the log.
     log: list[str] = []
 
@@ -278,6 +290,26 @@ def _hung(snap: Snapshot, c: Crash, found: list) -> CrashFact:
     return fact
 
 
+def _stall_panic(snap: Snapshot, c: Crash, found: list) -> CrashFact | None:
+    """The watchdog panicked on its own lockup report: the stall it reported, as the stall detector replays it."""
+    if not (_functions(c) & WATCHDOG_FUNCS or (c.panic and _WATCHDOG_PANIC_RE.search(c.panic))):
+        return None
+    fact = _base(snap, c, CrashCause.STALL_PANIC)
+    lockups = [f for f in found if isinstance(f, F.Stall) and f.state == F.StallState.LOCKUP]
+    if lockups:
+        # The pool the kernel reported first (its first report is the one that panicked with panic_on_stall=1).
+        fact.stall = min(lockups, key=lambda f: (min((p.time for p in f.printed), default=float("inf")), -f.stuck))
+        fact.pool = fact.stall.pool
+        busy = [w for w in (snap.worker(a) for a in fact.stall.busy) if w is not None and w.current_func]
+        spinning = [w for w in busy if w.task is not None and w.task.state == "R"]
+        if busy:
+            worker = (spinning or busy)[0]
+            fact.func, fact.work, fact.holder = worker.current_func, worker.current_work, worker.name
+            fact.wq_name = worker.desc
+            fact.module = worker.current_func.module
+    return fact
+
+
 def detect_crash(snap: Snapshot, found: list) -> list[CrashFact]:
     """The crash fact of a panicked kernel (``found``: the other detectors' facts); [] for one that did not."""
     c = snap.crash
@@ -285,6 +317,9 @@ def detect_crash(snap: Snapshot, found: list) -> list[CrashFact]:
         return []
     if c.hung_tasks:
         return [_hung(snap, c, found)]
+    fact = _stall_panic(snap, c, found)
+    if fact is not None:
+        return [fact]
     funcs = _functions(c)
     fact = _timer_crash(snap, c)
     if fact is not None:
@@ -330,6 +365,8 @@ def explained(crash: list[CrashFact], fact) -> bool:
     """Whether another detector's fact is the crash itself (its finding would repeat the crash's)."""
     if crash and isinstance(fact, F.StrandedTimer):
         return True  # panic() takes the other CPUs offline: their timers are not stranded, the kernel is dead
+    if isinstance(fact, F.Stall) and any(c.stall is not None and c.stall.pool == fact.pool for c in crash):
+        return True  # the stall the watchdog panicked on: the crash finding carries its evidence
     return any(isinstance(fact, F.DanglingTimer) and c.timer == fact.address for c in crash)
 
 
@@ -428,6 +465,21 @@ def word_crash(f: CrashFact, snap: Snapshot) -> Finding:
                        evidence=ev + crash_ev,
                        suggestion=f"{_fname(f.func)} must end (or not be flushed while it waits for something "
                                   "that cannot happen)", weight=1e9, data=f)
+    if f.cause == CrashCause.STALL_PANIC:
+        what = "the workqueue watchdog panicked the kernel on its lockup report (workqueue.panic_on_stall)"
+        if f.stall is None:
+            return Finding(severity=Severity.CRITICAL, kind=Kind.CRASH, signature="wq-lockup:unknown",
+                           what=what, where=where,
+                           evidence=["the stalled pool could not be read from the dump (see the read warnings)"]
+                           + crash_ev, suggestion="find what kept the pool from making progress", weight=1e9,
+                           data=f)
+        s = word_stall(f.stall, Words(snap))
+        first = min(f.stall.printed, key=lambda p: p.time) if f.stall.printed else None
+        said = (f"BUG: workqueue lockup - {f.stall.description} stuck for {first.seconds}s!" if first
+                else s.what)
+        return Finding(severity=Severity.CRITICAL, kind=Kind.CRASH, signature=s.signature,
+                       what=f"{what}: {said}", where=f"pool {f.stall.pool}; {where}",
+                       evidence=s.evidence + crash_ev, suggestion=s.suggestion, weight=1e9, data=f)
     if f.cause == CrashCause.IN_WORK:
         what = f"the kernel crashed in a worker running {_fname(f.func)}"
         return Finding(severity=Severity.CRITICAL, kind=Kind.CRASH,
