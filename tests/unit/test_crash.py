@@ -339,8 +339,12 @@ def test_stall_panic_needs_the_watchdog_in_the_crash():
 
 
 def test_stall_panic_from_a_later_kernels_panic_message():
-    """A kernel that panics with its own words ('workqueue: ... stall') instead of a BUG_ON() in the watchdog."""
-    snap = _stall_panic_fixture()
-    _without_the_watchdog(snap.crash)
-    snap.crash.panic = "workqueue: 1 stall(s) exceeded the threshold"
-    assert diagnose(snap)[0].data.cause == CrashCause.STALL_PANIC
+    """7.x panics with its own words instead of a BUG_ON() in the watchdog (and with panic_on_stall_time)."""
+    for message in ("workqueue: 1 stall(s) exceeded threshold 1",
+                    "workqueue: stall lasted 45s, exceeding threshold 45s"):
+        snap = _stall_panic_fixture()
+        _without_the_watchdog(snap.crash)
+        snap.crash.panic = message
+        assert diagnose(snap)[0].data.cause == CrashCause.STALL_PANIC
+    snap.crash.panic = "Fatal exception in interrupt"
+    assert diagnose(snap)[0].data.cause != CrashCause.STALL_PANIC

@@ -40,9 +40,10 @@ WORKER_FUNCS = frozenset({"process_one_work", "process_scheduled_works", "worker
 FLUSH_FUNCS = frozenset({"__flush_work", "flush_work", "__flush_workqueue", "flush_workqueue", "drain_workqueue",
                          "flush_delayed_work", "flush_rcu_work", "__cancel_work_sync", "cancel_work_sync",
                          "cancel_delayed_work_sync", "destroy_workqueue"})
-#: The watchdog's timer function and the panic it calls on a stall (workqueue.panic_on_stall: a BUG_ON() since
-#: its introduction in 6.12 "workqueue: add cmdline parameter workqueue.panic_on_stall"); a panic() message naming
-#: a workqueue stall or lockup is the same verdict worded by a later kernel.
+#: The watchdog's timer function and the function it calls on a stall: workqueue.panic_on_stall=N ends in a
+#: BUG_ON() there on 6.12 ("kernel BUG at kernel/workqueue.c", then "Fatal exception in interrupt"); 7.x
+#: panics with its own words instead ("workqueue: 1 stall(s) exceeded threshold 1", and with
+#: workqueue.panic_on_stall_time "workqueue: stall lasted 45s, exceeding threshold 45s"), matched by the message.
 WATCHDOG_FUNCS = frozenset({"wq_watchdog_timer_fn", "panic_on_wq_watchdog"})
 _WATCHDOG_PANIC_RE = re.compile(r"workqueue.*\b(stall|lockup)", re.I)
 _WAIT_FUNCS = re.compile(r"(__)?schedule|schedule_timeout|wait_for_completion|__wait_for_common|do_wait_for_common")
