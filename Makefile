@@ -67,9 +67,10 @@ fixtures: deps venv
 	$(PY) -m testbed fixtures $(KERNELS)
 
 # The crash fixtures (<suite>-crash-*.json): each Debian kernel crashed by every scenario of testbed/crash.py,
-# read from the QMP vmcore of the panicked guest (and oops-timer's makedumpfile -d 31 one).
+# read from the QMP vmcore of the panicked guest (and oops-timer's makedumpfile -d 31 one); and the watchdog
+# kernel's stall-panic (workqueue.panic_on_stall=1), watchdog-crash-stall-panic.json.
 crash-fixtures: deps venv
-	$(PY) -m testbed fixtures --crash $(filter-out watchdog arm64,$(KERNELS))
+	$(PY) -m testbed fixtures --crash $(filter-out arm64,$(KERNELS))
 
 # Crash one kernel with one scenario and keep its vmcores (QEMU's, and makedumpfile -d 31's in each format).
 CRASH ?= oops-timer
@@ -94,17 +95,23 @@ bench: deps venv
 		--works $(BENCH_WORKS) --runs $(BENCH_RUNS) --parts $(BENCH_PARTS) $(BENCH_ARGS)
 
 # Damaged input (issue 14): the snapshot fuzzer with every command on each of FUZZ_MUTANTS mutants, then
-# the corruption suite: CORRUPT_MUTANTS damaged ELF vmcores of each of FUZZ_KERNELS (made once, in build/).
+# the corruption suite: CORRUPT_MUTANTS damaged ELF vmcores of each of FUZZ_KERNELS (made once, in build/),
+# CORRUPT_COMMANDS (all, or N in rotation) on each, CORRUPT_JOBS at a time; then the live churn of
+# CHURN_KERNEL (QMP and /proc/kcore reads).
 FUZZ_MUTANTS ?= 1000
 FUZZ_KERNELS ?= sid bookworm
 CORRUPT_MUTANTS ?= 125
-CORRUPT_COMMANDS ?= 2
+CORRUPT_COMMANDS ?= all
+CORRUPT_JOBS ?= 2
+CHURN_KERNEL ?= sid
 fuzz: deps venv
 	WQI_FUZZ_MUTANTS=$(FUZZ_MUTANTS) WQI_FUZZ_COMMANDS=all WQI_FUZZ_SUBPROCESS=20 $(PY) -m pytest -q -rs -s tests/unit/test_fuzz.py
 	for k in $(FUZZ_KERNELS); do \
 		$(PY) -m testbed.corrupt --kernel $$k --mutants $(CORRUPT_MUTANTS) --commands $(CORRUPT_COMMANDS) \
-			--report build/corrupt-$$k.json || exit 1; \
+			--jobs $(CORRUPT_JOBS) --report build/corrupt-$$k.json || exit 1; \
 	done
+	$(PY) -m testbed.churn --kernel $(CHURN_KERNEL) --reads 100 --kcore-reads 94 --kcore-runs 6 \
+		--report build/churn-$(CHURN_KERNEL).json
 
 clean:
 	rm -rf build .pytest_cache

@@ -7,7 +7,8 @@ flags and work data words; timer-wheel links; busy_hash buckets; and the globals
 depend on) with their addresses.  Each address is translated to a physical address through the
 kernel's page tables and then to a file offset through the ELF program headers.  A seeded
 mutant damages one to three of those fields in a working copy of the vmcore, wqinspect runs on
-it as subprocesses (60 s timeout, peak RSS measured), and the copy is restored.
+it as subprocesses (60 s timeout, peak RSS measured; ``--jobs`` of them at a time, since the patched
+copy is only read), and the copy is restored.
 
 A mutant fails on exit 3, a traceback, a timeout, a peak RSS over twice the undamaged run's, JSON
 output that is not JSON, or a silent wrong answer: a damaged list pointer, exit 0, no warning and
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -456,8 +458,9 @@ def main(argv=None) -> int:
     ap.add_argument("-s", "--symbols", action="append", help="vmlinux and module debug files (with --core)")
     ap.add_argument("--mutants", type=int, default=12)
     ap.add_argument("--seed", type=int, default=14)
-    ap.add_argument("--commands", default="2",
-                    help="commands on each mutant besides 'snapshot': 'all', or N (in rotation)")
+    ap.add_argument("--commands", default="all",
+                    help="commands on each mutant besides 'snapshot': 'all' (the default), or N (in rotation)")
+    ap.add_argument("--jobs", type=int, default=2, help="wqinspect processes run at a time on one mutant")
     ap.add_argument("--work", help="where the working copy goes (default: next to the core)")
     ap.add_argument("--report", help="write the results as JSON here")
     ap.add_argument("--list", action="store_true", help="only list the fields that mutants damage")
@@ -521,8 +524,10 @@ def main(argv=None) -> int:
         try:
             cmds = [["snapshot", "-o", snap_file]]
             cmds += [COMMANDS[(m * n_cmds + i) % len(COMMANDS)] for i in range(n_cmds)]
-            for args in cmds:
-                r = run(args, target)
+            # the commands of one mutant run side by side (--jobs): the patched copy is only read
+            with ThreadPoolExecutor(max_workers=max(1, a.jobs)) as ex:
+                runs = list(ex.map(lambda args: run(args, target), cmds))
+            for args, r in zip(cmds, runs):
                 key = args[0] + (" --prometheus" if "--prometheus" in args else "")
                 base = base_runs[key]
                 problems = judge(r, base)

@@ -80,8 +80,10 @@ def load(path: str) -> Snapshot:
 
 def save(snapshot: Snapshot, path: str) -> None:
     """Write ``snapshot`` as a file that ``wqinspect --from`` and :func:`load` read."""
-    with open(path, "w") as f:
-        f.write(snapshot.dumps() + "\n")
+    from .snapshot.io import write
+
+    with open(path, "wb") as f:
+        write(snapshot, f)
 
 
 def check(snapshot: Snapshot, scenarios: list[dict] = ()) -> CheckReport:

@@ -48,12 +48,17 @@ class OutputError(Exception):
     """A file the user asked for cannot be written."""
 
 
-def write_atomically(path: str, text: str | bytes) -> None:
-    """Write ``path`` through a temporary file, so that a reader never sees half of it."""
+def write_atomically(path: str, text) -> None:
+    """Write ``path`` through a temporary file, so that a reader never sees half of it.
+
+    ``text``: str, bytes, or a function that writes to the binary file it is given."""
     tmp = f"{path}.tmp"
     try:
-        with open(tmp, "wb" if isinstance(text, bytes) else "w") as f:
-            f.write(text)
+        with open(tmp, "w" if isinstance(text, str) else "wb") as f:
+            if isinstance(text, (str, bytes)):
+                f.write(text)
+            else:
+                text(f)
         os.replace(tmp, path)
     except OSError as e:
         with contextlib.suppress(OSError):
@@ -113,6 +118,8 @@ def monitor_arguments(args: tuple[str, ...], regexes: tuple[str, ...], interval:
         if interval is not None and float(numbers[0]) != interval:
             raise click.UsageError(f"two intervals: -i {interval:g} and {numbers[0]}")
         interval = float(numbers[0])
+    if interval is not None and not 0 <= interval <= 86400:  # (NaN fails both comparisons)
+        raise click.UsageError(f"INTERVAL is seconds from 0 to 86400: not {interval}")
     count = None
     if len(numbers) == 2:
         if "." in numbers[1] or int(numbers[1]) < 1:
@@ -129,9 +136,7 @@ def monitor_arguments(args: tuple[str, ...], regexes: tuple[str, ...], interval:
 
 def named_workqueues(snap: Snapshot, name: str) -> list:
     """The workqueues called ``name`` (or whose system_*wq variable it is); one line and exit 2 if none."""
-    from .views.common import named
-
-    found = [w for w in snap.workqueues if named(w, name)]
+    found = [w for w in snap.workqueues if w.named(name)]
     if not found:
         # A damaged list can hide a workqueue: say so rather than only that it does not exist.
         hint = (f" among the {len(snap.workqueues)} read ({len(snap.warnings)} read warnings: the kernel's lists may "
@@ -420,9 +425,9 @@ def snapshot(output, core, qemu, symbols, from_file, as_json):
     if output == "-":
         click.echo(snap.dumps())
         return
-    from .snapshot import dumps_bytes
+    from .snapshot.io import write as write_snapshot
 
-    write_atomically(output, dumps_bytes(snap) + b"\n")
+    write_atomically(output, lambda f: write_snapshot(snap, f))
     summary = (f"{len(snap.workqueues)} workqueues, {len(snap.pools)} pools, {len(snap.workers)} workers, "
                f"{len(snap.works)} work items, {len(snap.warnings)} warnings")
     if as_json:
@@ -525,8 +530,6 @@ def monitor(args, regexes, interval, sort, top, prometheus, output, core, qemu, 
     pattern, interval, count = monitor_arguments(args, regexes, interval)
     import time
 
-    from rich.live import Live
-
     from . import monitor as mon
     from .views import metrics
 
@@ -548,7 +551,11 @@ def monitor(args, regexes, interval, sort, top, prometheus, output, core, qemu, 
     once = interval == 0 or not live
     previous = None
     use_live_view = not (as_json or prometheus or once) and sys.stdout.isatty()
-    view = Live(console=console(), auto_refresh=False) if use_live_view else None
+    view = None
+    if use_live_view:
+        from rich.live import Live
+
+        view = Live(console=console(), auto_refresh=False)
     try:
         if view:
             view.start()

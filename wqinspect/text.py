@@ -9,12 +9,16 @@ keeps the exact text (the JSON encoder escapes it).
 
 import re
 
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+#: C0, DEL, C1, lone surrogates, and the bidirectional controls (U+200E/F, U+202A-E, U+2066-9), which reorder
+#: what a terminal shows after them ("Trojan Source").
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def _sub(m: re.Match) -> str:
     c = ord(m.group())
-    return "\ufffd" if c >= 0xD800 else f"\\x{c:02x}"
+    if 0xD800 <= c <= 0xDFFF:
+        return "\ufffd"
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
 
 
 def escape(text: str) -> str:

@@ -166,6 +166,9 @@ def test_unknown_names_in_works():
 @pytest.mark.parametrize("text,message", [
     ('{"operations": 5}', "is not a scenario file"),
     ('{"operations": [{"op": "bogus"}]}', "allocates no workqueue"),
+    ('{"operations": [{"op": "alloc_workqueue"}]}', 'operation 1 (alloc_workqueue) needs "wq"'),
+    ('{"operations": [{"op": "alloc_workqueue", "wq": "x", "requires": 5}]}', 'needs "wq", a name (and "requires"'),
+    ('{"operations": [{"op": "alloc_workqueue", "wq": "x"}], "funcs": [1]}', '"funcs" must be an object'),
     ('{"operations": [{"op": "alloc_workqueue", "wq": "x", "flags": []}, {"op": "bogus"}]}',
      "operation 2 (bogus): unknown operation 'bogus'"),
     ('{"operations": [{"op": "alloc_workqueue", "wq": "x", "flags": []}, {"op": "queue_work_on", "wq": "x"}]}',

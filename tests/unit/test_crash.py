@@ -13,7 +13,8 @@ from wqinspect.capture.crash import log_trace, parse_report, report_lines
 from wqinspect.diagnose import diagnose, fails
 from wqinspect.diagnose.crash import CrashCause
 from wqinspect.snapshot import (BrokenTimer, Crash, CrashAddress, CrashFrame, DelayedTimer, FuncRef, KernelInfo,
-                                Module, ReadWarning, Snapshot, Target, TaskRef, TaskStack, Work, Worker, Workqueue)
+                                LogRecord, Module, ReadWarning, Snapshot, Target, TaskRef, TaskStack, Work, Worker,
+                                Workqueue)
 from wqinspect.snapshot.io import SnapshotError, decode
 
 from .conftest import SNAPSHOTS
@@ -348,3 +349,20 @@ def test_stall_panic_from_a_later_kernels_panic_message():
         assert diagnose(snap)[0].data.cause == CrashCause.STALL_PANIC
     snap.crash.panic = "Fatal exception in interrupt"
     assert diagnose(snap)[0].data.cause != CrashCause.STALL_PANIC
+
+
+@pytest.mark.parametrize("rip", ["0xnothex+0x1/0x2", "?", " x", "", "0x" + "f" * 40])
+def test_a_doctored_rip_is_no_internal_error(rip):
+    snap = Snapshot.load(str(SNAPSHOTS / "bookworm-crash-oops-timer.json"))
+    snap.crash.rip = rip
+    assert diagnose(snap)[0].kind == "crash"
+
+
+@pytest.mark.parametrize("line", ["Workqueue: events 0xfffffffg", "Workqueue: events 0x" + "f" * 30])
+def test_a_doctored_workqueue_line_is_no_internal_error(line):
+    snap = Snapshot.load(str(SNAPSHOTS / "bookworm-crash-oops-work-unloaded.json"))
+    snap.workers = []
+    snap.reindex()
+    snap.crash.lines = [LogRecord(1.0, line)]
+    first = diagnose(snap)[0]
+    assert first.data.cause == CrashCause.IN_WORK and first.data.func.name == line.split()[-1]

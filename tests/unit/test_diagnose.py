@@ -379,3 +379,33 @@ def test_blocked_in_flush_is_signed_by_its_caller():
     found = diagnose(snap)
     assert [(f.kind, f.severity, f.signature) for f in found] == [("wait", "info", "wq-flush-blocked:mydrv_remove")]
     assert "4242" not in found[0].signature
+
+
+def test_unknown_kernel_image_makes_no_dangling_work():
+    """Without the kernel image's range, kernel functions are not 'in no loaded module': no finding, a warning."""
+    snap = fixture_snapshot("sid-idle")
+    assert snap.works and not [f for f in diagnose(snap) if f.kind == Kind.DANGLING]
+    snap.kernel_image = None
+    assert not [f for f in diagnose(snap) if f.kind == Kind.DANGLING]
+    assert any(w.object == "kernel image" for w in damage(snap).warnings)
+    # ... while a function in module memory no loaded module covers is still judged unloaded
+    area = snap.kernel.module_area
+    snap.works[0].func = type(snap.works[0].func)(area[0] + 0x1000, None, None)
+    snap.modules = [m for m in snap.modules if not m.covers(area[0] + 0x1000)]
+    assert [f for f in diagnose(snap) if f.kind == Kind.DANGLING]
+
+
+@pytest.mark.parametrize("field,value,message", [("nice", 100, "outside -20..19"), ("nice", -(1 << 31), "outside"),
+                                                 ("cpu", -7, "a negative id, cpu or node")])
+def test_what_a_damaged_kernel_holds_is_saved_and_called_damage(field, value, message):
+    """A value the kernel's C type holds is written and read back; wqinspect calls it damage, not a finding."""
+    from wqinspect.snapshot.io import decode
+
+    snap = copy.deepcopy(fixture_snapshot("sid-stall"))
+    pool = _stalled_pool(snap)
+    setattr(pool, field, value)
+    back = decode(snap.dumps().encode())
+    assert getattr(back.pool(pool.id), field) == value
+    d = damage(back)
+    assert pool.id in d.pools and any(message in w.message for w in d.warnings)
+    assert not [f for f in diagnose(back, thresh=5) if f.kind == "stall"]

@@ -229,3 +229,21 @@ def test_read_warning_objects():
     assert invariants.covered("worker_pool_idr") and invariants.covered("something new")
     assert not invariants.covered("kernel log") and not invariants.covered("modules")
     assert not invariants.covered("cpu 1") and not invariants.covered("RCU callbacks")
+
+
+def test_result_text_made_when_read():
+    made = []
+
+    def label():
+        made.append(1)
+        return "pwq 0x10"
+
+    r = invariants.Result("nr_active.count", label, "nr_active 1", "nr_active 2", False)
+    assert not made and r.verdict == "violated" and r.check == "nr_active.count"
+    assert r.object == "pwq 0x10" and r.key == ("nr_active.count", "pwq 0x10") and made == [1]
+    assert r.object == "pwq 0x10" and made == [1]  # made once
+    assert r == invariants.Result("nr_active.count", "pwq 0x10", "nr_active 1", "nr_active 2", False)
+    assert r != invariants.Result("nr_active.count", "pwq 0x10", "nr_active 1", "nr_active 3", False)
+    assert "found='nr_active 2'" in repr(r)
+    r.verdict = "transient"
+    assert r.verdict == "transient"

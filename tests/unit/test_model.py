@@ -358,3 +358,12 @@ class RandomOps(RuleBasedStateMachine):
 RandomOps.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None,
                                        suppress_health_check=[HealthCheck.too_slow])
 test_random_operations = RandomOps.TestCase
+
+
+def test_jiffies_to_msecs_is_the_kernels():
+    from wqinspect.snapshot import jiffies_to_msecs
+
+    assert jiffies_to_msecs(1250, 250) == 5000                  # HZ divides 1000: exact
+    assert jiffies_to_msecs(1, 300) == 4                        # else rounded up (DIV_ROUND_UP)
+    assert jiffies_to_msecs(1 << 30, 250) == 0                  # an unsigned int: 2^32 ms wraps to 0
+    assert jiffies_to_msecs(-1, 250) == 0xFFFFFFFC              # of an unsigned long

@@ -41,6 +41,9 @@ def test_arguments_told_apart(args, regexes, interval, expected):
     (("1", "2.5"), None, "whole number from 1"),
     (("2",), 3.0, "two intervals"),
     (("[",), None, "not a regular expression"),
+    ((), float("nan"), "seconds from 0 to 86400"),
+    ((), float("inf"), "seconds from 0 to 86400"),
+    (("100000",), None, "seconds from 0 to 86400"),
 ])
 def test_bad_arguments(args, interval, message):
     with pytest.raises(click.UsageError, match=message.replace("(", r"\(")):

@@ -221,6 +221,26 @@ def test_no_escape_sequence_reaches_the_terminal(evil_file):
         assert "\\x1b[2J" in r.stdout or cmd[0] in ("check",), cmd
 
 
+FORGE = "\nFORGED LINE\u202e"
+
+
+@pytest.mark.parametrize("fixture", ["sid-scenarios", "bookworm-stall"])
+def test_no_kernel_string_starts_a_line_or_reorders_it(fixture, tmp_path):
+    """A newline in a comm (PR_SET_NAME) or a doctored name cannot forge an output line; bidi controls are escaped."""
+    snap = doctor(fixture_snapshot(fixture), FORGE)
+    snap.reindex()
+    path = tmp_path / "forge.json"
+    path.write_text(snap.dumps())
+    name = next(wq.name for wq in snap.workqueues if wq.system_var is None)
+    for cmd in (*COMMANDS, ["show", name], ["dump"], ["diagnose", "-v"]):
+        r = CliRunner().invoke(main, [*cmd, "--from", str(path)])
+        assert r.exit_code in (0, 1), (cmd, r.output)
+        for text in (r.stdout, r.stderr):
+            assert not [line for line in text.splitlines() if line.lstrip(" │├└─•").startswith("FORGED")], cmd
+            assert "\u202e" not in text, cmd
+        assert "\\x0aFORGED LINE\\u202e" in r.stdout or cmd[0] == "check", cmd
+
+
 def test_json_keeps_the_exact_text(evil_file):
     path, snap = evil_file
     doc = json.loads(CliRunner().invoke(main, ["workqueues", "--json", "--from", path]).stdout)
@@ -288,4 +308,39 @@ def test_dump_folds_and_marks_barriers_as_the_kernel_does():
     assert "    inactive: 5*wqi_noop_fn [wqi]" in out
     # The barrier behind a LINKED item gets no comma (pr_cont_work()), its pid is the waiter's.
     assert re.search(r"    inactive: wqi_noop_fn \[wqi\] BAR\(\d+\)", out)
-    assert re.search(r"in-flight: \d+:wqi_block_fn \[wqi\] BAR\(\d+\)", out)
+    assert re.search(r"in-flight: \d+:wqi_block_fn \[wqi\] for \d+s BAR\(\d+\)", out)  # (7.x: "for Ns")
+
+
+def test_dump_of_a_kernel_that_does_not_fold():
+    """6.1 and 5.10 print every item (no pr_cont_work_struct); before the v5.15 rename the list is 'delayed:'."""
+    snap = fixture_snapshot("sid-scenarios")
+    snap.kernel.features = msgspec.structs.replace(snap.kernel.features, dump_folds=False)
+    out = "\n".join(render_dump(snap))
+    assert "5*wqi_noop_fn" not in out and "    inactive: " + ", ".join(["wqi_noop_fn [wqi]"] * 5) in out
+    snap.kernel.features = msgspec.structs.replace(snap.kernel.features, pwq_inactive_list="delayed_works")
+    out = "\n".join(render_dump(snap))
+    assert "    delayed: wqi_noop_fn [wqi]" in out and "    inactive:" not in out
+
+
+def render_dump(snap):
+    from wqinspect.views.models import dump_lines
+
+    return list(dump_lines(snap))
+
+
+def test_dump_separates_in_flight_workers_as_the_kernel_at_hand():
+    """Two workers on one pwq: ", 130:fn" up to v6.8, " ,130:fn" since pr_cont_worker_id() (v6.9)."""
+    snap = fixture_snapshot("sid-scenarios")
+    wq = snap.workqueues_named("wqi_flush")[0]
+    pool = snap.pool(wq.pwqs[0].pool_id)
+    first = next(w for w in (snap.worker(a) for a in pool.busy) if w.current_pwq == wq.pwqs[0].address)
+    second = msgspec.structs.replace(first, address=first.address + 0x1000,
+                                     task=msgspec.structs.replace(first.task, pid=4242))
+    snap.workers.append(second)
+    pool.busy.append(second.address)
+    snap.reindex()
+    line = next(x for x in render_dump(snap) if "4242:" in x)
+    assert re.search(r"in-flight: \d+:wqi_block_fn \[wqi\] for \d+s ,4242:wqi_block_fn \[wqi\] for \d+s$", line), line
+    snap.kernel.features = msgspec.structs.replace(snap.kernel.features, bh_pools=False, worker_current_start=False)
+    line = next(x for x in render_dump(snap) if "4242:" in x)
+    assert re.search(r"in-flight: \d+:wqi_block_fn \[wqi\], 4242:wqi_block_fn \[wqi\]$", line), line

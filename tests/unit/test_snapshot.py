@@ -118,3 +118,37 @@ def test_barrier_behind_a_running_barrier_has_no_target(scenarios_snap):
     run.barrier = copy.deepcopy(sched[0].barrier)
     link_barriers(scenarios_snap)
     assert sched[0].barrier.target is None
+
+
+def test_snapshot_files_indented_when_small_compact_and_in_pieces_when_large(monkeypatch, scenarios_snap):
+    import io as _io
+
+    import msgspec
+
+    from wqinspect.snapshot import dumps_bytes, io as snapio
+
+    from .bigsnap import big_snapshot
+
+    small = _io.BytesIO()
+    snapio.write(scenarios_snap, small)
+    assert small.getvalue() == dumps_bytes(scenarios_snap) + b"\n" and b'\n "kernel"' in small.getvalue()
+    monkeypatch.setattr(snapio, "INDENT_MAX_WORKS", 100)
+    monkeypatch.setattr(snapio, "_CHUNK", 7)
+    big = big_snapshot(250)
+    big.target.captured_at = "2026-12-02T00:00:00+00:00"
+    pieces = _io.BytesIO()
+    snapio.write(big, pieces)
+    assert pieces.getvalue() == dumps_bytes(big, None) + b"\n"
+    assert snapio.decode(pieces.getvalue()) == msgspec.convert(msgspec.to_builtins(big), Snapshot)
+
+
+def test_index_keeps_the_first_item_of_an_address(scenarios_snap):
+    import msgspec
+
+    snap = copy.deepcopy(scenarios_snap)
+    first = snap.works[0]
+    snap.works.append(msgspec.structs.replace(first, position=first.position + 100))
+    snap.reindex()
+    assert snap.ix.works[first.address] is first
+    assert snap.ix.works_by_wq[first.wq][0] is first and len(snap.ix.works_by_wq[first.wq]) >= 2
+    assert None not in snap.ix.works_by_pwq and None not in snap.ix.works_by_worker

@@ -10,7 +10,8 @@ from click.testing import CliRunner
 from wqinspect.cli import main
 from wqinspect.snapshot import Sysfs
 from wqinspect.sysfs import differences, mask_cpus, read_sysfs
-from wqinspect.views.common import cpu_pools, wq_type
+from wqinspect.views.models import cpu_pools
+from wqinspect.views.tables import kind as wq_type
 
 from .conftest import SNAPSHOTS, fixture_snapshot
 

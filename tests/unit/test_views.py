@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from wqinspect.cli import main
 from wqinspect.snapshot import SCHEMA_VERSION
-from wqinspect.views.common import cpulist, jiffies_ago
+from wqinspect.snapshot import cpulist
 
 from .conftest import SNAPSHOTS
 
@@ -100,12 +100,12 @@ def test_cpulist():
 def test_jiffies_wrap(scenarios_snap):
     hz = scenarios_snap.kernel.hz
     scenarios_snap.kernel.jiffies = 5
-    assert jiffies_ago(scenarios_snap, (1 << 64) - 2 * hz + 5) == 2.0  # taken before the wrap
-    assert jiffies_ago(scenarios_snap, 5 + hz) == -1.0
+    assert scenarios_snap.jiffies_ago((1 << 64) - 2 * hz + 5) == 2.0  # taken before the wrap
+    assert scenarios_snap.jiffies_ago(5 + hz) == -1.0
 
 
 def test_barrier_details(scenarios_snap):
-    from wqinspect.views.common import work_detail
+    from wqinspect.views.models import work_detail
 
     run = next(w for w in scenarios_snap.works if w.wq_name == "wqi_barrier" and w.where == "running")
     bar = next(w for w in scenarios_snap.works if w.where == "scheduled" and w.worker == run.worker and w.barrier)

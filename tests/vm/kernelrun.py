@@ -274,6 +274,10 @@ class KernelRun:
                 guest.stop()
 
     def _read_all_modes(self, guest, phase: str) -> None:
+        if phase == "scenarios":
+            # The kernel's own workqueue dump (sysrq-t ends in show_all_workqueues()), for `dump` to match;
+            # the snapshot's log keeps it.
+            guest.sh("echo t > /proc/sysrq-trigger")
         guest.pause()
         try:
             if "qmp" in self.modes:

@@ -1,11 +1,14 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Every scenario's expected state is in wqinspect's JSON, on every kernel, in every mode."""
 
+import re
+
 import pytest
 
 from testbed import scenarios
 
 from .conftest import READINGS, reading
+from .kernelrun import run_wqinspect
 
 
 @pytest.mark.parametrize("mode", READINGS)
@@ -64,3 +67,34 @@ def test_rmmod_leaves_nothing(run):
     assert "wqi" not in [m["name"] for m in snap["modules"]]
     for bad in ("WARNING:", "BUG:", "Oops", "general protection"):
         assert bad not in run.dmesg["unloaded"], run.dmesg["unloaded"][-3000:]
+
+
+def _workqueue_blocks(lines: list[str]) -> dict[str, list[str]]:
+    """The kernel dump's lines of each workqueue (its line and its pwqs' lines), by name."""
+    out, name = {}, None
+    for line in lines:
+        m = re.match(r"workqueue (\S+): flags=", line)
+        if m:
+            name = m.group(1)
+            out[name] = [line]
+        elif name and re.match(r" +(pwq \d+:|in-flight:|pending:|inactive:|delayed:)", line):
+            out[name].append(line)
+        else:
+            name = None
+    return out
+
+
+def test_dump_is_what_the_kernel_printed(run):
+    """sysrq-t printed the kernel's workqueue dump just before the guest was paused and read: `dump` on that
+    reading prints the same lines for the scenarios' workqueues (their state holds still; the traffic
+    scenario's and the system's do not)."""
+    if ("scenarios", "qmp") not in run.readings:
+        pytest.skip("the dump is compared on the QMP reading; MODES has no qmp")
+    snap_file = run.dir / "scenarios-qmp.json"
+    log = [r["text"] for r in run.readings[("scenarios", "qmp")].snapshot["log"]]
+    start = max(i for i, x in enumerate(log) if x == "Showing busy workqueues and worker pools:")
+    kernel = _workqueue_blocks(log[start + 1:])
+    ours = _workqueue_blocks(run_wqinspect(["dump", "--from", str(snap_file)]).splitlines())
+    names = sorted(n for n in kernel if n.startswith("wqi_") and not n.startswith("wqi_traffic"))
+    assert names, kernel.keys()
+    assert {n: ours.get(n) for n in names} == {n: kernel[n] for n in names}

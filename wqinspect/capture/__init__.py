@@ -15,16 +15,10 @@ import datetime
 from drgn import Program
 
 from .. import __version__
-from ..kernel import workqueue as kwq
 from ..snapshot import Mode, Snapshot, Target, link_works
 from ..snapshot.io import no_gc_pauses
-from . import deep as deep_reads
-from . import system, timers
 from .base import READ_ERRORS, Reader
 from .counters import sample_counters
-from .crash import read_crash
-from .pools import read_pools
-from .workqueues import read_workqueues
 
 __all__ = ["READ_ERRORS", "Reader", "capture", "sample_counters"]
 
@@ -40,6 +34,14 @@ def capture(prog: Program, target: Target, deep: bool = False) -> Snapshot:
 
 
 def _capture(prog: Program, target: Target, deep: bool) -> Snapshot:
+    # Imported here: the monitor's counters (sample_counters) need none of them, nor the drgn helpers they import.
+    from ..kernel import workqueue as kwq
+    from . import deep as deep_reads
+    from . import system, timers
+    from .crash import read_crash
+    from .pools import read_pools
+    from .workqueues import read_workqueues
+
     r = Reader(prog)
     snap = Snapshot(kernel=system.kernel_info(r), target=target)
     snap.target.captured_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

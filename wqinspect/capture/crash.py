@@ -30,7 +30,8 @@ _FAULT_RES = (
     re.compile(r"BUG: kernel NULL pointer dereference, address: ([0-9a-f]+)"),
     re.compile(r"general protection fault, probably for non-canonical address (0x[0-9a-f]+)"),
 )
-_HUNG_RE = re.compile(r"INFO: task (.+):(\d+) blocked for more than (\d+) seconds")
+#: (pid_t and the seconds of an unsigned long: at most 10 and 20 digits, the bounds of the snapshot's types.)
+_HUNG_RE = re.compile(r"INFO: task (.+):(\d{1,9}) blocked for more than (\d{1,12}) seconds")
 _PANIC_RE = re.compile(r"Kernel panic - not syncing: (.*)")
 #: The kernel's RIP (CS 0010), not a user one (0033) of a syscall's frame.
 _RIP_RE = re.compile(r"^RIP: 0010:(\S+)")

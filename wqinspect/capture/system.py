@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Kernel-wide facts: the kernel itself, its modules, CPU topology, the watchdog and hog detection."""
 
+import contextlib
+
 from drgn import Object, offsetof
 from drgn.helpers.linux.module import module_address_regions
 
@@ -40,11 +42,17 @@ def kernel_info(r: Reader) -> KernelInfo:
                       online_cpus=list(c.online), nr_node_ids=c.nr_node_ids, module_area=area, features=r.lay)
 
 
+class _NoModules(Exception):
+    """The kernel has no loadable modules (Layout.modules)."""
+
+
 def read_modules(r: Reader) -> tuple[list[Module], tuple[int, int] | None, str | None]:
     """The loaded modules (a bounded walk of the ``modules`` list), the kernel image, the last module unloaded."""
     prog = r.prog
     mods = []
-    with r.guard("modules"):
+    with r.guard("modules"), contextlib.suppress(_NoModules):
+        if not r.lay.modules:
+            raise _NoModules  # a kernel built without CONFIG_MODULES: nothing to list
         off = offsetof(prog.type("struct module"), "list")
         ptr = prog.pointer_type(prog.type("struct module"))
         for node in r.collect("modules", list_node_addresses(prog, prog["modules"].address_, MODULES_LIMIT)):
@@ -65,7 +73,9 @@ def read_modules(r: Reader) -> tuple[list[Module], tuple[int, int] | None, str |
         image = (start, end)
     r.image = image
     last = None
-    with r.guard("last_unloaded_module"):
+    with r.guard("last_unloaded_module"), contextlib.suppress(_NoModules):
+        if not r.lay.modules:
+            raise _NoModules
         obj = prog["last_unloaded_module"]
         name = obj.name if r.lay.last_unloaded_module_struct else obj
         last = name.string_().decode(errors="replace") or None
@@ -85,7 +95,11 @@ def topology(r: Reader, nr_cpu_ids: int, nr_nodes: int) -> Topology:
 
 
 def watchdog(r: Reader) -> Watchdog:
-    wd = Watchdog(thresh=kwd.watchdog_thresh(r.prog))
+    thresh = kwd.watchdog_thresh(r.prog)
+    if thresh is not None and thresh >= 1 << 63:
+        r.warn("workqueue watchdog", f"wq_watchdog_thresh {thresh:#x} is not a number of seconds (damaged?)")
+        thresh = None
+    wd = Watchdog(thresh=thresh)
     if wd.thresh is not None:
         with r.guard("workqueue watchdog"):
             wd.touched, per_cpu_touched = kwd.watchdog_touched(r.prog)

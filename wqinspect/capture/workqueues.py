@@ -14,7 +14,7 @@ from ..kernel.workqueue import (affinity_scope_names, completion_waiters, cpu_to
                                 workqueue_record)
 from ..snapshot import Flusher, FlusherWhere, NodeNrActive, Pwq, Work, Workqueue, Where
 from ..snapshot.layout import decode_flags
-from .base import Reader
+from .base import READ_ERRORS, Reader, fault_text
 from .pools import attrs_cpumask, read_worker
 
 
@@ -40,6 +40,8 @@ def read_workqueues(r: Reader, system: dict[int, str]) -> tuple[list[Workqueue],
 
 
 def _list(r: Reader, what: str, head: int, first: int, last: int, node_off: int) -> list[int]:
+    if first == head and last == head:
+        return []  # empty, and head->prev agrees
     return [n - node_off for n in r.collect(what, list_node_addresses(r.prog, head, first=first, last=last))]
 
 
@@ -118,13 +120,17 @@ def read_workqueue(r: Reader, address: int, system: dict[int, str]) -> tuple[Wor
         for p in _pwq_slots(r, address, wq, tbl_off, cpu_map):
             slots[p] = slots.get(p, 0) + 1
     works: list[Work] = []
+    prec = pwq_record(prog)
     for p in _list(r, f"{what} pwqs", address + rec.offset("pwqs"), wq["pwqs"], wq["pwqs_prev"],
                    pwq_list_offset(prog, "pwqs_node")):
-        with r.guard(f"pwq {p:#x} of {what}"):
-            pwq, inactive = read_pwq(r, p, out, cpu_map, maydays, pending)
-            pwq.slots = slots.get(pwq.address, 0)
-            out.pwqs.append(pwq)
-            works += inactive
+        try:  # as r.guard(), without a context manager per pwq
+            pwq, inactive = read_pwq(r, p, out, cpu_map, maydays, pending, prec)
+        except READ_ERRORS as e:
+            r.warn(f"pwq {p:#x} of {what}", fault_text(e))
+            continue
+        pwq.slots = slots.get(pwq.address, 0)
+        out.pwqs.append(pwq)
+        works += inactive
     if not out.pwqs and not any(w.object.startswith(f"{what} pwqs") for w in r.warnings):
         r.warn(f"{what} pwqs", "the workqueue has no pwq: its pwqs list head is damaged")
     return out, works
@@ -173,9 +179,10 @@ def pool_id(r: Reader, pool: int) -> int:
     return pool_record(r.prog).read(pool)["id"]
 
 
-def read_pwq(r: Reader, address: int, wq: Workqueue, cpu_map, maydays, pending) -> tuple[Pwq, list[Work]]:
+def read_pwq(r: Reader, address: int, wq: Workqueue, cpu_map, maydays, pending,
+             rec=None) -> tuple[Pwq, list[Work]]:
     prog, lay = r.prog, r.lay
-    rec = pwq_record(prog)
+    rec = rec or pwq_record(prog)
     p = rec.read(address)
     r.pwq_owner[address] = wq
     pid = pool_id(r, p["pool"])

@@ -26,6 +26,7 @@ from enum import StrEnum
 
 from ..snapshot import Addr, Crash, FuncRef, HungTask, Severity, Snapshot, TaskRef, Where
 from . import facts as F
+from .detect import in_module_area, owner
 from .finding import Finding, Kind
 from .words import Words
 from .words import stall as word_stall
@@ -115,18 +116,6 @@ class CrashFact(F.Fact):
 
 # ---- detection
 
-def _owner(snap: Snapshot, address: int) -> str | None:
-    if snap.in_kernel_image(address):
-        return "kernel"
-    m = snap.module_of(address)
-    return m.name if m else None
-
-
-def _in_module_area(snap: Snapshot, address: int) -> bool:
-    area = snap.kernel.module_area
-    return bool(area) and area[0] <= address < area[1]
-
-
 def _stack(c: Crash, n: int = 14) -> list[str]:
     out = []
     exc = c.exception_frame
@@ -188,17 +177,18 @@ def _base(snap: Snapshot, c: Crash, cause: CrashCause) -> CrashFact:
 
 def _timer_crash(snap: Snapshot, c: Crash) -> CrashFact | None:
     exc = c.exception_frame
-    names = ({exc.function, *exc.inlined} if exc else set()) | ({_FUNC_RE.match(c.rip).group(1)} if c.rip else set())
+    rip = _FUNC_RE.match(c.rip) if c.rip else None
+    names = ({exc.function, *exc.inlined} if exc else set()) | ({rip.group(1)} if rip else set())
     if not names & TIMER_FUNCS:
         return None
     fact = _base(snap, c, CrashCause.DANGLING_TIMER)
     fault = c.fault_address
     broken = sorted(snap.broken_timers, key=lambda t: abs(t.address - fault) if fault is not None else 0)
-    if broken and (fault is None or abs(broken[0].address - fault) < 64 or _owner(snap, broken[0].address) is None):
+    if broken and (fault is None or abs(broken[0].address - fault) < 64 or owner(snap, broken[0].address) is None):
         fact.timer = broken[0].address
     fact.module = c.last_unloaded or snap.last_unloaded_module
     twins = [w for w in snap.works if w.where == Where.DELAYED and w.func.address
-             and _owner(snap, w.func.address) is None and _in_module_area(snap, w.func.address)]
+             and owner(snap, w.func.address) is None and in_module_area(snap, w.func.address)]
     if twins:
         t = twins[0]
         fact.delayed_evidence = (f"a delayed work still on the wheel ({t.address:#x}, its timer function "
@@ -231,7 +221,7 @@ def _freed_work(snap: Snapshot, c: Crash) -> CrashFact | None:
         fact.slab_free = None if bad.slab_allocated is None else not bad.slab_allocated
         fact.work = bad.slab_object if bad.slab_object is not None else bad.address - _WORK_ENTRY
         freed = _work_at(snap, bad.address, bad.slab_object)
-        if freed is not None and freed.func.address and _owner(snap, freed.func.address) is not None:
+        if freed is not None and freed.func.address and owner(snap, freed.func.address) is not None:
             fact.func, fact.pool, fact.wq_name = freed.func, freed.pool_id, freed.wq_name
     for a in entries if neighbours else []:
         fact.module = fact.module or a.module
@@ -337,10 +327,10 @@ def detect_crash(snap: Snapshot, found: list) -> list[CrashFact]:
         fact.wq_name = wq or desc
         if func_text == "0x0":
             fact.func = None
-        elif func_text.startswith("0x"):
+        elif re.fullmatch(r"0x[0-9a-fA-F]{1,16}", func_text):
             address = int(func_text, 16)
             fact.func = FuncRef(address, None, None)
-            if _owner(snap, address) is None:
+            if owner(snap, address) is None:
                 fact.cause = CrashCause.WORK_FUNC_UNLOADED
                 fact.module = c.last_unloaded or snap.last_unloaded_module
         else:
@@ -351,7 +341,7 @@ def detect_crash(snap: Snapshot, found: list) -> list[CrashFact]:
         fact.func, fact.work, fact.pool = worker.current_func, worker.current_work, worker.pool_id
         fact.wq_name = worker.desc
         func = worker.current_func
-        if func is not None and func.address and _owner(snap, func.address) is None:
+        if func is not None and func.address and owner(snap, func.address) is None:
             fact.cause = CrashCause.WORK_FUNC_UNLOADED
             fact.module = c.last_unloaded or snap.last_unloaded_module
         else:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..model.plausible import Damage
 from ..model.watchdog import DEFAULT_THRESH, check_pool
-from ..snapshot import Snapshot, Where, Work, cpulist, jiffies_delta
+from ..snapshot import Snapshot, Where, Work, jiffies_delta
 from . import facts as F
 
 #: Scheduler, wait and flush internals, left out of stack summaries and signatures.
@@ -32,16 +32,8 @@ class Context:
 
 
 def pool_description(snap: Snapshot, pool) -> str:
-    """The pool as the kernel prints it (pr_cont_pool_info())."""
-    text = f"pool cpus={cpulist(pool.cpus)}"
-    if pool.node != -1:
-        text += f" node={pool.node}"
-    text += f" flags={pool.flags:#x}"
-    if "POOL_BH" in pool.flag_names:
-        text += " bh" + ("-hi" if pool.nice < 0 else "")
-    else:
-        text += f" nice={pool.nice}"
-    return text
+    """The pool as the kernel's lockup report names it: ``pool`` and pr_cont_pool_info()."""
+    return "pool" + pool.printed()
 
 
 def _where(w: Work) -> Where:
@@ -229,11 +221,19 @@ def waits(ctx: Context) -> list[F.Fact]:
 # ---- dangling work
 
 def owner(snap: Snapshot, address: int) -> str | None:
-    """Which memory an address belongs to: a module name, "kernel", or None if nothing loaded covers it."""
+    """Which memory an address belongs to: a module name, "kernel", or None if nothing loaded covers it.
+
+    Without the kernel image's range (not read, or an old snapshot) only module memory can be judged:
+    any other address is "unknown", never unloaded.
+    """
     if snap.in_kernel_image(address):
         return "kernel"
     m = snap.module_of(address)
-    return m.name if m else None
+    if m:
+        return m.name
+    if snap.kernel_image is None and not in_module_area(snap, address):
+        return "unknown"
+    return None
 
 
 def in_module_area(snap: Snapshot, address: int) -> bool:

@@ -64,6 +64,14 @@ def _underlying(t: Type) -> Type:
     return t
 
 
+def _has_type(prog: Program, type_name: str) -> bool:
+    try:
+        prog.type(type_name)
+        return True
+    except LookupError:
+        return False
+
+
 def _has_type_member(prog: Program, type_name: str, member: str) -> bool:
     try:
         return has_member(prog.type(type_name), member)
@@ -166,6 +174,8 @@ def _detect(prog: Program) -> Layout:
         completion_swait=_has_type_member(prog, "struct swait_queue_head", "task_list")
         and has_member(prog.type("struct completion").member("wait").type, "task_list"),
         last_unloaded_module_struct=_last_unloaded_module_struct(prog),
+        dump_folds=_has_type(prog, "struct pr_cont_work_struct"),
+        modules="modules" in prog and _has_type_member(prog, "struct module", "list"),
         cpumask_offstack=_underlying(prog.type("cpumask_var_t")).kind == TypeKind.POINTER,
         cpu_intensive_warning_thresh="wq_cpu_intensive_warning_thresh" in prog,
         cpu_intensive_report="wci_ents" in prog,

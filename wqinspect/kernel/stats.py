@@ -11,6 +11,7 @@ counts that exist there.
 
 import struct
 from dataclasses import dataclass
+from operator import add
 
 from drgn import Program, offsetof, sizeof
 
@@ -48,6 +49,25 @@ class _Offsets:
         self.inactive = offsetof(pwq, lay.pwq_inactive_list)
         self.stat_names = lay.pwq_stats
         self.stats = offsetof(pwq, "stats") if lay.pwq_stats else None
+        # nr_in_flight[], nr_active and stats[] of a pwq with one read and one unpack.
+        fields = [(self.in_flight, f"{self.nr_colors}i", 4 * self.nr_colors), (self.nr_active, "i", 4)]
+        if self.stats is not None:
+            fields.append((self.stats, f"{len(self.stat_names)}Q", 8 * len(self.stat_names)))
+        fields.sort()
+        self.lo = pos = fields[0][0]
+        fmt = "<"
+        for off, code, size in fields:
+            fmt += (f"{off - pos}x" if off > pos else "") + code
+            pos = off + size
+        self.span = pos - self.lo
+        self.unpack = struct.Struct(fmt).unpack
+        # Where each member's values are among the unpacked ones.
+        at, i = {}, 0
+        for off, code, size in fields:
+            at[off] = i
+            i += size // (8 if code.endswith("Q") else 4)
+        self.at_in_flight, self.at_active = at[self.in_flight], at[self.nr_active]
+        self.at_stats = at.get(self.stats)
 
 
 def _offsets(prog: Program) -> _Offsets:
@@ -70,13 +90,15 @@ def workqueue_counters(prog: Program, wq: int, count_inactive: bool = False) -> 
     flags = prog.read_u32(wq + o.wq_flags)
     totals = [0] * nstats
     active = in_flight = inactive = 0
+    read, unpack, lo, span = prog.read, o.unpack, o.lo - o.pwq_node, o.span
+    fl, a, st = o.at_in_flight, o.at_active, o.at_stats
     for pnode in list_node_addresses(prog, wq + o.wq_pwqs):
         pwq = pnode - o.pwq_node
-        active += struct.unpack("<i", prog.read(pwq + o.nr_active, 4))[0]
-        in_flight += sum(struct.unpack(f"<{o.nr_colors}i", prog.read(pwq + o.in_flight, 4 * o.nr_colors)))
+        v = unpack(read(pnode + lo, span))
+        active += v[a]
+        in_flight += sum(v[fl:fl + o.nr_colors])
         if nstats:
-            for i, v in enumerate(struct.unpack(f"<{nstats}Q", prog.read(pwq + o.stats, 8 * nstats))):
-                totals[i] += v
+            totals = list(map(add, totals, v[st:st + nstats]))
         if count_inactive:
             inactive += sum(1 for _ in list_node_addresses(prog, pwq + o.inactive))
     return WqCounters(wq, name, flags, dict(zip(o.stat_names, totals)) if nstats else None, active,

@@ -103,28 +103,31 @@ class Record:
         self._struct = struct.Struct(fmt)
         if self.lo + self._struct.size > self.size:
             raise TypeError(f"{type_name}: members beyond its size")
+        self.decode = self._decoder(type_name)
 
-    def decode(self, buf: bytes, offset: int = 0) -> dict[str, Any]:
-        """Decode the bytes of the struct at ``buf[offset - self.lo:]`` (``buf`` starts at the first member
-        read; see :meth:`read`)."""
-        values = self._struct.unpack_from(buf, offset)
-        out: dict[str, Any] = dict.fromkeys(self.missing)
-        i = 0
+    def _decoder(self, type_name: str):
+        """``decode(buf, offset=0)``: the bytes of the struct at ``buf[offset - self.lo:]`` (``buf`` starts at
+        the first member read; see :meth:`read`) as a dict of the names.  Made once per record as one
+        expression over the unpacked values (100,000 objects are decoded per capture)."""
+        items, i = [f"{name!r}: None" for name in self.missing], 0
         for name, post in self._post:
             if post == "int" or post == "ptr":
-                out[name] = values[i]
+                items.append(f"{name!r}: v[{i}]")
                 i += 1
             elif post == "bool":
-                out[name] = bool(values[i])
+                items.append(f"{name!r}: bool(v[{i}])")
                 i += 1
             elif post == "str":
-                out[name] = values[i].split(b"\0", 1)[0].decode(errors="replace")
+                items.append(f"{name!r}: v[{i}].split(b'\\0', 1)[0].decode(errors='replace')")
                 i += 1
             else:
                 n = post[1]
-                out[name] = list(values[i:i + n])
+                items.append(f"{name!r}: list(v[{i}:{i + n}])")
                 i += n
-        return out
+        code = f"def decode(buf, offset=0):\n    v = unpack(buf, offset)\n    return {{{', '.join(items)}}}\n"
+        env = {"unpack": self._struct.unpack_from}
+        exec(compile(code, f"<record {type_name}>", "exec"), env)  # the names are the callers' identifiers
+        return env["decode"]
 
     def read(self, address: int) -> dict[str, Any]:
         """Read the struct at ``address`` (one memory read) and decode it."""

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Iterator, NamedTuple
 
 from drgn import FaultError, Program, offsetof, sizeof
-from drgn.helpers.linux.percpu import per_cpu
 
 from .cpus import cpus
 from .layout import layout
@@ -33,7 +32,8 @@ class _WorkOffsets(NamedTuple):
     unpack: object
 
 
-def _work_offsets(prog: Program) -> _WorkOffsets:
+def work_offsets(prog: Program) -> _WorkOffsets:
+    """Offsets of data, entry and func in ``struct work_struct``, and how to unpack them from its bytes."""
     try:
         return prog.cache["wqinspect_work_offsets"]
     except KeyError:
@@ -60,7 +60,7 @@ def _work_offsets(prog: Program) -> _WorkOffsets:
 
 def read_work(prog: Program, address: int) -> RawWork:
     """Read a ``struct work_struct`` at ``address`` (one memory read)."""
-    o = _work_offsets(prog)
+    o = work_offsets(prog)
     data, _, func = o.unpack(prog.read(address, o.size))
     return RawWork(address, data, func)
 
@@ -76,7 +76,7 @@ def work_list(prog: Program, head: int, limit: int = LIMIT, first: int | None = 
     :param head: address of the ``struct list_head``
     :param first: ``head->next`` and ``last``: ``head->prev``, if the caller read them already
     """
-    o = _work_offsets(prog)
+    o = work_offsets(prog)
     if first is None:
         first = prog.read_word(head)
     if first == head:
@@ -126,6 +126,8 @@ def for_each_wheel_timer(prog: Program, limit: int = 100_000) -> Iterator[WheelT
     an entry carrying ``error``: the classic trace of a module that left a
     timer behind on unload.
     """
+    from drgn.helpers.linux.percpu import per_cpu
+
     tl = prog.type("struct timer_list")
     entry_off = offsetof(tl, "entry")
     expires_off = offsetof(tl, "expires")
@@ -183,6 +185,8 @@ def for_each_rcu_callback(prog: Program, limit: int = 1_000_000) -> Iterator[tup
     Callbacks are on each CPU's ``rcu_data.cblist``, and on its ``nocb_bypass``
     list where callbacks are offloaded (CONFIG_RCU_NOCB_CPU).
     """
+    from drgn.helpers.linux.percpu import per_cpu
+
     head_t = prog.type("struct callback_head")
     next_off, func_off = offsetof(head_t, "next"), offsetof(head_t, "func")
     bypass = layout(prog).rcu_nocb_bypass

@@ -14,7 +14,7 @@ could not be read (a read warning of the snapshot) or holds implausible values
 (see :data:`UNCOVERED`), so that ``check`` is never "ok" over what it could not see.
 """
 
-from dataclasses import dataclass
+from functools import partial
 from typing import Callable, Iterator
 
 from ..snapshot import Pwq, Snapshot, Verdict, Where, Workqueue
@@ -23,19 +23,49 @@ from .plausible import damage
 DEFAULT_NOT_RUNNING = frozenset({"WORKER_PREP", "WORKER_CPU_INTENSIVE", "WORKER_UNBOUND", "WORKER_REBOUND"})
 
 
-@dataclass
-class Result:
-    check: str
-    object: str
-    expected: str
-    found: str
-    ok: bool
-    #: ok, violated, or transient (violated once, gone when re-read).
-    verdict: Verdict | str = ""
+def _text(slot: str):
+    """A text field of a Result: given as a str, or as a function that makes it when it is first read (a
+    check of 100,000 items words only what is shown)."""
+    def get(self) -> str:
+        v = getattr(self, slot)
+        if callable(v):
+            v = str(v())
+            setattr(self, slot, v)
+        return v
 
-    def __post_init__(self):
-        if not self.verdict:
-            self.verdict = Verdict.OK if self.ok else Verdict.VIOLATED
+    def put(self, value) -> None:
+        setattr(self, slot, value)
+
+    return property(get, put)
+
+
+class Result:
+    """One check of one object: ``object``, ``expected`` and ``found`` are text (see :func:`_text`)."""
+
+    __slots__ = ("check", "_object", "_expected", "_found", "ok", "verdict")
+
+    object = _text("_object")
+    expected = _text("_expected")
+    found = _text("_found")
+
+    def __init__(self, check: str, object, expected, found, ok: bool, verdict: Verdict | str = ""):
+        self.check = check
+        self._object, self._expected, self._found = object, expected, found
+        self.ok = ok
+        #: ok, violated, or transient (violated once, gone when re-read).
+        self.verdict = verdict or (Verdict.OK if ok else Verdict.VIOLATED)
+
+    def _fields(self) -> tuple:
+        return self.check, self.object, self.expected, self.found, self.ok, self.verdict
+
+    def __eq__(self, other):
+        return self._fields() == other._fields() if isinstance(other, Result) else NotImplemented
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        names = ("check", "object", "expected", "found", "ok", "verdict")
+        return f"Result({', '.join(f'{n}={v!r}' for n, v in zip(names, self._fields()))})"
 
     @property
     def key(self) -> tuple[str, str]:
@@ -59,10 +89,24 @@ class _Index:
         self.no_color = snap.kernel.features.work_no_color
         self.running_color = snap.kernel.features.worker_current_color
         self.not_running = snap.kernel.features.not_running_flag_names() or DEFAULT_NOT_RUNNING
+        self._labels: dict[tuple[int, int], str] = {}
+        self._objects: dict[int, partial] = {}
 
     def pwq_label(self, wq: Workqueue, p: Pwq) -> str:
-        where = f"cpu {','.join(map(str, p.cpus))}" if p.cpus else "default"
-        return f"pwq {p.address:#x} of {wq.label} ({where})"
+        key = (id(wq), id(p))
+        label = self._labels.get(key)
+        if label is None:
+            where = f"cpu {','.join(map(str, p.cpus))}" if p.cpus else "default"
+            label = self._labels[key] = f"pwq {p.address:#x} of {wq.label} ({where})"
+        return label
+
+    def pwq_object(self, wq: Workqueue, p: Pwq):
+        """The pwq's label, made when it is read (one maker per pwq, shared by the checks)."""
+        key = id(p)
+        made = self._objects.get(key)
+        if made is None or made.args[0] is not wq:
+            made = self._objects[key] = partial(self.pwq_label, wq, p)
+        return made
 
     def colors_valid(self, wq: Workqueue) -> bool:
         """Color checks other than colors.range only make sense on valid colors."""
@@ -106,7 +150,7 @@ def _pwq_work_color(ix):
         if not ix.colors_valid(wq):
             continue
         for p in wq.pwqs:
-            yield _r("colors.pwq_work_color", ix.pwq_label(wq, p), wq.work_color, p.work_color)
+            yield _r("colors.pwq_work_color", ix.pwq_object(wq, p), wq.work_color, p.work_color)
 
 
 @check("colors.pwq_flush_color", "a pwq's flush color is -1 or the workqueue's flush color")
@@ -115,7 +159,7 @@ def _pwq_flush_color(ix):
         if not ix.colors_valid(wq):
             continue
         for p in wq.pwqs:
-            yield Result("colors.pwq_flush_color", ix.pwq_label(wq, p), f"-1 or {wq.flush_color}",
+            yield Result("colors.pwq_flush_color", ix.pwq_object(wq, p), f"-1 or {wq.flush_color}",
                          str(p.flush_color), p.flush_color in (-1, wq.flush_color))
 
 
@@ -125,9 +169,11 @@ def _color_window(ix):
         if not ix.colors_valid(wq):
             continue
         window = ix.window(wq)
+        expected = f"nr_in_flight only in colors {sorted(window)}"
         for p in wq.pwqs:
-            outside = {c: n for c, n in enumerate(p.nr_in_flight) if n and c not in window}
-            yield Result("colors.window", ix.pwq_label(wq, p), f"nr_in_flight only in colors {sorted(window)}",
+            outside = {c: n for c, n in enumerate(p.nr_in_flight) if n and c not in window} if any(
+                p.nr_in_flight) else None
+            yield Result("colors.window", ix.pwq_object(wq, p), expected,
                          f"outside: {outside}" if outside else "none outside", not outside)
 
 
@@ -199,6 +245,10 @@ def _overflow(ix):
 
 # ---- counts against the lists (§10.2, §10.3)
 
+#: Where.in_pool, as a set: looked up for every item.
+_IN_POOL = frozenset(w for w in Where if w.in_pool)
+
+
 def _items_of(ix, p: Pwq):
     return ix.pwq_items.get(p.address, [])
 
@@ -209,13 +259,19 @@ def _in_flight(ix):
         if not ix.colors_valid(wq):
             continue
         window = sorted(ix.window(wq))
+        nothing = "items by color none"
         for p in wq.pwqs:
+            if not _items_of(ix, p):  # (most pwqs: nothing counted, nothing may be in flight)
+                found = {c: p.nr_in_flight[c] for c in window if c < len(p.nr_in_flight)}
+                yield Result("in_flight.count", ix.pwq_object(wq, p), nothing, _in_flight_found(found),
+                             len(found) == len(window) and not any(found.values()))
+                continue
             counted = dict.fromkeys(window, 0)
             # Before v5.15 a running item's color is not recorded (Layout.worker_current_color):
             # such items may make up any color's difference, and must make up all of it.
             unknown = 0
             for w in _items_of(ix, p):
-                if not Where(w.where).in_pool or (ix.no_color is not None and w.color == ix.no_color):
+                if w.where not in _IN_POOL or (ix.no_color is not None and w.color == ix.no_color):
                     continue  # before v5.15, barriers are uncolored and not counted
                 if w.color is not None:
                     counted[w.color] = counted.get(w.color, 0) + 1
@@ -227,11 +283,17 @@ def _in_flight(ix):
             missing = {c: found.get(c, 0) - n for c, n in want.items()}
             ok = want == found or (unknown > 0 and all(d >= 0 for d in missing.values())
                                    and sum(missing.values()) == unknown)
-            yield Result("in_flight.count", ix.pwq_label(wq, p),
-                         "items by color " + (", ".join(f"c{c}:{n}" for c, n in want.items() if n) or "none")
-                         + (f" and {unknown} running of unknown color" if unknown else ""),
-                         "nr_in_flight " + (", ".join(f"c{c}:{n}" for c, n in found.items() if n) or "none"),
-                         ok)
+            yield Result("in_flight.count", ix.pwq_object(wq, p), _in_flight_expected(want, unknown),
+                         _in_flight_found(found), ok)
+
+
+def _in_flight_expected(want: dict, unknown: int) -> str:
+    return ("items by color " + (", ".join(f"c{c}:{n}" for c, n in want.items() if n) or "none")
+            + (f" and {unknown} running of unknown color" if unknown else ""))
+
+
+def _in_flight_found(found: dict) -> str:
+    return "nr_in_flight " + (", ".join(f"c{c}:{n}" for c, n in found.items() if n) or "none")
 
 
 @check("nr_active.count", "nr_active counts the pwq's active items (barriers and inactive ones excluded)")
@@ -242,7 +304,11 @@ def _nr_active(ix):
             # then), whatever its word says now: it may have requeued itself as inactive.
             active = sum(1 for w in _items_of(ix, p) if not w.is_barrier and (
                 w.where == "running" or (w.where in ("worklist", "scheduled") and "INACTIVE" not in w.flag_names)))
-            yield _r("nr_active.count", ix.pwq_label(wq, p), f"nr_active {active}", f"nr_active {p.nr_active}")
+            yield _r("nr_active.count", ix.pwq_object(wq, p), f"nr_active {active}", f"nr_active {p.nr_active}")
+
+
+def _work_object(w) -> str:
+    return f"{w.where} {w.func} {w.address:#x} ({w.wq_name})"
 
 
 @check("inactive.flag", "items on inactive lists, and barriers, carry WORK_STRUCT_INACTIVE (v5.15+)")
@@ -251,7 +317,7 @@ def _inactive_flag(ix):
         if ix.no_color is not None and w.is_barrier:
             continue  # before v5.15 a barrier is uncolored instead (WORK_NO_COLOR), on any list
         if w.where == "inactive" or (w.is_barrier and w.where != "running"):
-            yield Result("inactive.flag", f"{w.where} {w.func} {w.address:#x} ({w.wq_name})", "INACTIVE set",
+            yield Result("inactive.flag", partial(_work_object, w), "INACTIVE set",
                          ",".join(w.flag_names) or "no flags", "INACTIVE" in w.flag_names)
 
 
@@ -287,7 +353,7 @@ def _activation(ix):
                     limit, blocked = f"waiting on node {n.index}'s pending_pwqs", p.address in n.pending_pwqs
             else:
                 limit, blocked = f"nr_active {p.nr_active} >= max_active {wq.max_active}", p.nr_active >= wq.max_active
-            yield Result("inactive.activation", ix.pwq_label(wq, p), f"{len(waiting)} inactive only if {limit}",
+            yield Result("inactive.activation", ix.pwq_object(wq, p), f"{len(waiting)} inactive only if {limit}",
                          "at its limit" if blocked else "a slot is free", blocked)
 
 
@@ -310,9 +376,9 @@ def _refcnt(ix):
     for wq in ix.snap.workqueues:
         for p in wq.pwqs:
             # Every queued, scheduled or running item holds a reference (insert_work() takes it).
-            items = sum(1 for w in _items_of(ix, p) if Where(w.where).in_pool)
+            items = sum(1 for w in _items_of(ix, p) if w.where in _IN_POOL)
             need = p.slots + items + (1 if p.on_mayday else 0)
-            yield Result("pwq.refcnt", ix.pwq_label(wq, p), f">= {need} ({p.slots} slots, {items} items"
+            yield Result("pwq.refcnt", ix.pwq_object(wq, p), f">= {need} ({p.slots} slots, {items} items"
                          f"{', mayday' if p.on_mayday else ''})", str(p.refcnt), p.refcnt >= need)
 
 

@@ -49,6 +49,9 @@ def damage(snap: Snapshot) -> Damage:
         out.no_workqueues = True
         out.add("workqueues", "no workqueue was read: every kernel has some, so the list was not read "
                               "(damaged?); nothing is concluded from missing workqueues")
+    if snap.kernel_image is None and snap.works and snap.target.mode != Mode.MODEL:
+        out.add("kernel image", "the kernel image's address range was not read: only functions in module memory "
+                                "that no loaded module covers are judged unloaded")
     hz = snap.kernel.hz
     if hz:
         limit = (snap.uptime + _SLACK_S if snap.uptime is not None else _MAX_STALL_S) * hz
@@ -67,9 +70,16 @@ def damage(snap: Snapshot) -> Damage:
         if bad:
             out.pools.add(p.id)
             out.add(f"pool {p.id}", f"flags {p.flags:#x} have bits the kernel does not define ({bad:#x})")
-        if p.kind == PoolKind.CPU and p.nice < 0:
+        if not -20 <= p.nice <= 19:
+            out.pools.add(p.id)
+            out.add(f"pool {p.id}", f"nice {p.nice} is outside -20..19 (damaged, or not a pool?)")
+        elif p.kind == PoolKind.CPU and p.nice < 0:
             out.pools.add(p.id)
             out.add(f"pool {p.id}", f"a per-cpu normal pool with nice {p.nice} (they run at nice 0)")
+        if p.id < -1 or p.cpu < -1 or p.node < -1:
+            out.pools.add(p.id)
+            out.add(f"pool {p.id}", f"a negative id, cpu or node other than -1 (id {p.id}, cpu {p.cpu}, "
+                                    f"node {p.node}): damaged, or not a pool?")
     for wq in snap.workqueues:
         bad = _unknown_bits(wq.flags, lay.wq_flags)
         if bad:

@@ -12,7 +12,7 @@ All values are unsigned long jiffies and compared as the kernel's time_after().
 
 from dataclasses import dataclass
 
-from ..snapshot import jiffies_delta
+from ..snapshot import jiffies_delta, jiffies_to_msecs
 
 MASK = (1 << 64) - 1
 #: workqueue.watchdog_thresh's default, in seconds.
@@ -41,6 +41,6 @@ def check_pool(now: int, pool_ts: int, touched: int | None, thresh_s: int, hz: i
     ts = pool_ts if touched is None or time_after(pool_ts, touched) else touched
     thresh = thresh_s * hz
     stuck = jiffies_delta(now, pool_ts)
-    seconds = (stuck * 1000 // hz) // 1000 if stuck > 0 else 0
+    seconds = jiffies_to_msecs(stuck, hz) // 1000 if stuck > 0 else 0
     fires = bool(thresh) and time_after(now, ts + thresh)
     return Verdict(fires, stuck, seconds, 0 if fires else max(jiffies_delta(ts + thresh, now), 0))

@@ -17,7 +17,7 @@ from .types import (SCHEMA_VERSION, Barrier, BrokenTimer, CountersSample, CpuInt
                     CrashFrame, DelayedTimer, Flusher, HungTask,
                     FuncRef, HogEntry, KernelInfo, LogRecord, Module, NodeNrActive, Pool, Pwq, ReadWarning, Scope,
                     Snapshot, Sysfs, Target, TaskRef, TaskStack, Topology, Watchdog, Work, Worker, WqCounters,
-                    Workqueue, cpulist, jiffies_delta)
+                    Workqueue, cpulist, jiffies_delta, jiffies_to_msecs)
 from .vocab import FlusherWhere, Mode, PoolKind, Severity, Verdict, Where, WqKind
 
 __all__ = [
@@ -27,5 +27,5 @@ __all__ = [
     "PoolKind", "Pwq", "ReadWarning", "SCHEMA_VERSION", "Scope", "Severity", "Snapshot", "SnapshotError", "Sysfs",
     "Target", "TaskRef", "TaskStack", "Topology", "Verdict", "Watchdog", "Where", "Work", "WorkData", "Worker",
     "WqCounters", "WqKind", "Workqueue", "cpulist", "decode_flags", "decode_work_data", "dumps_bytes",
-    "jiffies_delta", "link_barriers", "link_works", "load",
+    "jiffies_delta", "jiffies_to_msecs", "link_barriers", "link_works", "load",
 ]

@@ -123,6 +123,13 @@ class Layout(msgspec.Struct, frozen=True, kw_only=True):
     #: last_unloaded_module is a struct with name and taints, not a plain string.
     #: Commit 6f1dae1d84d6 ("module: Show the last unloaded module's taint flag(s)") (in v6.0).
     last_unloaded_module_struct: bool = True
+    #: The kernel's workqueue dump folds runs of one function as ``N*fn`` (pr_cont_work_flush(); ``struct
+    #: pr_cont_work_struct`` in the debug info): commit c76feb0d5dfd ("workqueue: Make show_pwq() use
+    #: run-length encoding", v6.3).  6.1 and 5.10 print every item.
+    dump_folds: bool = True
+    #: The kernel has loadable modules (CONFIG_MODULES: the ``modules`` list and ``struct module``); without
+    #: them there are no modules to list and no last unloaded one.
+    modules: bool = True
     #: cpumask_var_t is a pointer to an allocated mask (CONFIG_CPUMASK_OFFSTACK), not a one-element array.
     cpumask_offstack: bool = True
     #: wq_cpu_intensive_warning_thresh exists (CONFIG_WQ_CPU_INTENSIVE_REPORT, on kernels newer than the

@@ -30,12 +30,21 @@ def link_barriers(snap) -> None:
     ->scheduled flushes the worker's current item, unless that item is itself
     a barrier (then the item it flushed has finished: no target).
     """
+    def owner(w):
+        return w.pool_id if w.where == Where.WORKLIST else w.pwq if w.where == Where.INACTIVE else w.worker
+
+    listed = (Where.WORKLIST, Where.INACTIVE, Where.SCHEDULED)
+    # Only the lists that hold a barrier are looked at (100,000 items may hold none).
+    wanted = {(w.where, owner(w)) for w in snap.works if w.barrier is not None and w.where in listed}
+    if not wanted:
+        return
     lists: dict[tuple, list] = {}
     running: dict[int, object] = {}
     for w in snap.works:
-        if w.where in (Where.WORKLIST, Where.INACTIVE, Where.SCHEDULED):
-            owner = w.pool_id if w.where == Where.WORKLIST else w.pwq if w.where == Where.INACTIVE else w.worker
-            lists.setdefault((w.where, owner), []).append(w)
+        if w.where in listed:
+            key = (w.where, owner(w))
+            if key in wanted:
+                lists.setdefault(key, []).append(w)
         elif w.where == Where.RUNNING and w.worker is not None:
             running[w.worker] = w
     for items in lists.values():

@@ -10,6 +10,7 @@ kernel addresses and 64-bit words are :data:`Addr` (exact integers in the
 snapshot file, ``"0x…"`` strings in the commands' JSON output).
 """
 
+import re
 from typing import Annotated
 
 import msgspec
@@ -24,8 +25,9 @@ SCHEMA_VERSION = 2
 
 #: A kernel count or signed value.
 Int = Annotated[int, Meta(ge=-(1 << 63), le=(1 << 63) - 1)]
-#: A CPU, node or pool number, an index: small, and -1 for "none" where the kernel says so.
-Small = Annotated[int, Meta(ge=-1, le=(1 << 31) - 1)]
+#: A CPU, node or pool number, an index, a pid: a C int, -1 for "none" where the kernel says so (other negative
+#: values are damage, which wqinspect.model.plausible reports: the schema holds what the kernel's type can).
+Small = Annotated[int, Meta(ge=-(1 << 31), le=(1 << 31) - 1)]
 #: A finite number of seconds.
 Seconds = Annotated[float, Meta(ge=-1e12, le=1e12)]
 #: [start, end) of an address range.
@@ -55,6 +57,14 @@ def jiffies_delta(now: int, then: int) -> int:
     """``now - then`` in jiffies, as the kernel computes it: modulo 2^64, signed."""
     d = (now - then) & _MASK
     return d - (1 << 64) if d >= 1 << 63 else d
+
+
+def jiffies_to_msecs(j: int, hz: int) -> int:
+    """The kernel's jiffies_to_msecs() of an unsigned long ``j``: exact when HZ divides 1000, else rounded up
+    (DIV_ROUND_UP(j * 1000, HZ) on 64-bit), returned as an unsigned int (truncated to 32 bits)."""
+    j &= _MASK
+    ms = (1000 // hz) * j if 1000 % hz == 0 else -(-j * 1000 // hz)
+    return ms & 0xFFFFFFFF
 
 
 class _S(msgspec.Struct, omit_defaults=False):
@@ -248,7 +258,8 @@ class Pool(_S):
     flags: Addr = 0
     flag_names: list[str] = []
     kind: PoolKind = PoolKind.CPU
-    nice: Annotated[int, Meta(ge=-20, le=19)] = 0
+    #: attrs->nice: -20 to 19 in a sound kernel (a C int in the schema; see Small).
+    nice: Annotated[int, Meta(ge=-(1 << 31), le=(1 << 31) - 1)] = 0
     cpus: list[Small] = []
     pod_cpus: list[Small] | None = None
     strict: bool | None = None
@@ -266,6 +277,17 @@ class Pool(_S):
     workers: list[Addr] = []
     idle: list[Addr] = []
     busy: list[Addr] = []
+
+    def printed(self) -> str:
+        """What pr_cont_pool_info() prints for the pool: `` cpus=0-3 node=0 flags=0x4 nice=0`` (an empty mask
+        prints nothing after ``cpus=``; a BH pool, v6.9+, says ``bh`` or ``bh-hi`` where others say ``nice=N``)."""
+        text = f" cpus={cpulist(self.cpus) if self.cpus else ''}"
+        if self.node != -1:
+            text += f" node={self.node}"
+        text += f" flags={self.flags:#x}"
+        if self.kind.bh:
+            return text + (" bh-hi" if self.kind.highpri else " bh")
+        return text + f" nice={self.nice}"
 
 
 class Worker(_S):
@@ -386,7 +408,7 @@ class Watchdog(_S):
     """The workqueue watchdog's state (CONFIG_WQ_WATCHDOG)."""
 
     #: wq_watchdog_thresh in seconds (0: disabled); None where the kernel has no watchdog.
-    thresh: Annotated[int, Meta(ge=0, le=1 << 32)] | None = None
+    thresh: Annotated[int, Meta(ge=0, le=(1 << 63) - 1)] | None = None
     #: wq_watchdog_touched (jiffies), for unbound pools.
     touched: U64 | None = None
     #: (cpu, wq_watchdog_touched_cpu) pairs, for per-cpu pools.
@@ -581,8 +603,9 @@ class Crash(_S):
         kernel = [f for i, f in enumerate(self.frames) if (f.interrupted or i == 0) and f.pc >= 1 << 63]
         if self.rip:
             name = self.rip.split("+", 1)[0]
+            pc = int(name, 16) if re.fullmatch(r"0x[0-9a-fA-F]{1,16}", name) else None
             for f in kernel:
-                if f.function == name or (name.startswith("0x") and f.pc == int(name, 16)):
+                if f.function == name or (pc is not None and f.pc == pc):
                     return f
         return next((f for f in self.frames[1:] if f.interrupted and f.pc >= 1 << 63), None)
 
@@ -676,9 +699,6 @@ class Snapshot(_S, dict=True):
         from .io import dumps
 
         return dumps(self, indent)
-
-    def to_dict(self) -> dict:
-        return msgspec.to_builtins(self)
 
     @classmethod
     def from_dict(cls, data) -> "Snapshot":

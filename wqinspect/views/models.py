@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from ..snapshot import Pool, Pwq, Snapshot, Where, Work, Worker, Workqueue
+from ..snapshot import Pool, Pwq, Snapshot, Where, Work, Worker, Workqueue, jiffies_to_msecs
 from .render import Options
 
 
@@ -202,10 +202,12 @@ class ShowView(View):
             mine = snap.works_of(wq)
             pwqs = []
             for p in wq.pwqs:
-                items = sorted((w for w in mine if w.pwq == p.address and Where(w.where).in_pool), key=work_key)
-                holders = []
+                items = sorted((w for w in snap.ix.works_by_pwq.get(p.address, []) if Where(w.where).in_pool),
+                               key=work_key)
+                holders, seen = [], set()
                 for w in items:
-                    if w.where in (Where.RUNNING, Where.SCHEDULED) and w.worker not in [h[0] for h in holders]:
+                    if w.where in (Where.RUNNING, Where.SCHEDULED) and w.worker not in seen:
+                        seen.add(w.worker)
                         held = sorted(snap.ix.works_by_worker.get(w.worker, []),
                                       key=lambda x: (x.where != Where.RUNNING, x.position))
                         holders.append((w.worker, snap.worker(w.worker), held))
@@ -321,7 +323,8 @@ def work_detail(snap: Snapshot, w: Work) -> str:
     if w.delayed is not None:
         when = snap.jiffies_ago(w.delayed.expires)
         target = "unbound" if w.delayed.target_cpu is None else f"cpu {w.delayed.target_cpu}"
-        due = f"fires in {seconds(-when)}" if when is not None and when <= 0 else f"overdue {seconds(when)}"
+        due = ("due time unknown (no HZ)" if when is None
+               else f"fires in {seconds(-when)}" if when <= 0 else f"overdue {seconds(when)}")
         return f"{due} → {target} (timer on cpu {w.delayed.timer_cpu})"
     return ""
 
@@ -371,7 +374,7 @@ class DumpView(View):
     The format follows kernel/workqueue.c of the kernel at hand, told from the snapshot's fields:
     ``active=N/M`` while the limit lives in the pwq (pwq->max_active, up to v6.8), ``active=N`` after;
     BH pools (v6.9+) say ``bh`` or ``bh-hi`` where others say ``nice=N``.  Runs of one function fold as
-    ``N*fn`` (pr_cont_work_flush(), v6.1+).  Busy workers are listed in the snapshot's busy_hash order.
+    ``N*fn`` (pr_cont_work_flush(), v6.3+).  Busy workers are listed in the snapshot's busy_hash order.
     """
 
     name = "dump"
@@ -381,15 +384,17 @@ class DumpView(View):
 
 
 class _Cont:
-    """pr_cont_work() and pr_cont_work_flush(): consecutive items with one function fold into ``N*fn``."""
+    """pr_cont_work() and pr_cont_work_flush(): consecutive items with one function fold into ``N*fn`` (on a
+    kernel whose dump folds them, ``fold``)."""
 
-    def __init__(self):
+    def __init__(self, fold: bool = True):
         self.out: list[str] = []
         self.ctr, self.func, self.name, self.comma = 0, None, "", False
+        self.fold = fold
 
     def flush(self, comma: bool, func=None, name: str = "") -> None:
         if self.ctr:
-            if func is not None and func == self.func:
+            if func is not None and func == self.func and self.fold:
                 self.ctr += 1
                 return
             sep = "," if self.comma else ""
@@ -413,19 +418,6 @@ class _Cont:
         return "".join(self.out)
 
 
-def _pool_info(p: Pool) -> str:
-    node = f" node={p.node}" if p.node != -1 else ""
-    if p.kind.bh:
-        return f" cpus={_cpus(p)}{node} flags={p.flags:#x} bh{'-hi' if p.kind.highpri else ''}"
-    return f" cpus={_cpus(p)}{node} flags={p.flags:#x} nice={p.nice}"
-
-
-def _cpus(p: Pool) -> str:
-    from ..snapshot import cpulist
-
-    return cpulist(p.cpus) if p.cpus else ""
-
-
 def _worker_id(snap: Snapshot, w: Worker) -> str:
     pool = snap.pool(w.pool_id)
     if w.task is None or (pool is not None and pool.kind.bh):
@@ -439,6 +431,10 @@ def _linked(w: Work) -> bool:
 
 def dump_lines(snap: Snapshot) -> Iterator[str]:
     ix = snap.ix
+    lay = snap.kernel.features
+    fold = lay.dump_folds
+    # The list's label followed its rename (commit f97a4a1a3f87, v5.15; some 5.10 stable kernels have it).
+    inactive = "delayed" if lay.pwq_inactive_list == "delayed_works" else "inactive"
     yield "Showing busy workqueues and worker pools:"
     for wq in snap.workqueues:
         busy = [p for p in wq.pwqs if p.nr_active or p.nr_inactive]
@@ -448,14 +444,21 @@ def dump_lines(snap: Snapshot) -> Iterator[str]:
         for p in busy:
             pool = snap.pool(p.pool_id)
             limit = f"/{p.max_active}" if p.max_active is not None else ""
-            yield (f"  pwq {p.pool_id}:{_pool_info(pool) if pool else ''} active={p.nr_active}{limit} "
+            yield (f"  pwq {p.pool_id}:{pool.printed() if pool else ''} active={p.nr_active}{limit} "
                    f"refcnt={p.refcnt}{' MAYDAY' if p.on_mayday else ''}")
             workers = [snap.worker(a) for a in (pool.busy if pool else [])]
             workers = [w for w in workers if w is not None and w.current_pwq == p.address]
             if workers:
-                c = _Cont()
+                c = _Cont(fold)
                 for i, w in enumerate(workers):
-                    c.out.append(f"{',' if i else ''} {_worker_id(snap, w)}:{w.current_func or '?'}")
+                    # v6.9 (commit 4cb1ef64609f, with pr_cont_worker_id()) prints " ," before the next worker where
+                    # older kernels print ", "; v7.0 adds how long the item has run (worker->current_start).
+                    sep = (" ," if i else " ") if lay.bh_pools else ("," if i else "") + " "
+                    line = f"{sep}{_worker_id(snap, w)}:{w.current_func or '?'}"
+                    if lay.worker_current_start and w.current_start is not None and snap.kernel.hz:
+                        ran = jiffies_to_msecs(snap.kernel.jiffies - w.current_start, snap.kernel.hz) // 1000
+                        line += f" for {ran}s"
+                    c.out.append(line)
                     held = sorted((x for x in ix.works_by_worker.get(w.address, []) if x.where == Where.SCHEDULED),
                                   key=lambda x: x.position)
                     for x in held:
@@ -463,12 +466,12 @@ def dump_lines(snap: Snapshot) -> Iterator[str]:
                     c.flush(i > 0)
                 yield "    in-flight:" + c.text()
             pending = [w for w in ix.worklist.get(p.pool_id, []) if w.pwq == p.address]
-            for label, items in (("pending", pending), ("inactive", sorted(
+            for label, items in (("pending", pending), (inactive, sorted(
                     (w for w in ix.works_by_pwq.get(p.address, []) if w.where == Where.INACTIVE),
                     key=lambda w: w.position))):
                 if not items:
                     continue
-                c, comma = _Cont(), False
+                c, comma = _Cont(fold), False
                 for w in items:
                     c.work(comma, w)
                     comma = not _linked(w)
@@ -479,11 +482,8 @@ def dump_lines(snap: Snapshot) -> Iterator[str]:
             continue
         hung = 0
         if ix.worklist.get(pool.id) and snap.kernel.hz:
-            delta = (snap.kernel.jiffies - pool.progress_ts) & ((1 << 64) - 1)
-            hz = snap.kernel.hz
-            msecs = delta * (1000 // hz) if 1000 % hz == 0 else delta * 1000 // hz
-            hung = (msecs & 0xFFFFFFFF) // 1000
-        line = f"pool {pool.id}:{_pool_info(pool)} hung={hung}s workers={pool.nr_workers}"
+            hung = jiffies_to_msecs(snap.kernel.jiffies - pool.progress_ts, snap.kernel.hz) // 1000
+        line = f"pool {pool.id}:{pool.printed()} hung={hung}s workers={pool.nr_workers}"
         manager = snap.worker(pool.manager)
         if manager is not None:
             line += f" manager: {_worker_id(snap, manager)}"

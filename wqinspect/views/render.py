@@ -149,10 +149,6 @@ def cell_len(s: str) -> int:
     return cl(s)
 
 
-def _empty(c: str) -> bool:
-    return c == "" or c == "-"
-
-
 def _words(s: str) -> list[str]:
     """Pieces a wrapped cell may break between: after a space or a comma."""
     return re.findall(r"[^ ,]*,|[^ ,]+ ?| ", s) or [""]
@@ -393,8 +389,9 @@ class Writer:
 
 
 def escape_lines(text: str) -> list[str]:
-    """``text`` escaped, as lines: a newline in a kernel string is escaped, one in our own text breaks."""
-    return [escape(line) for line in text.split("\n")]
+    """``text`` escaped, as one line: a newline in it (a comm set with PR_SET_NAME, a name in a doctored
+    snapshot) is shown as an escape and never starts a line of its own; the views break lines themselves."""
+    return [escape(text)]
 
 
 # -- JSON -----------------------------------------------------------------------------------------------------------
