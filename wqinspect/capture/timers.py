@@ -6,8 +6,8 @@ from typing import Iterator
 from drgn import FaultError, Program, offsetof
 
 from ..kernel.layout import enum_value, symbol_address
-from ..kernel.work import (WheelTimer, for_each_rcu_callback, for_each_wheel_timer, rcu_work_of,
-                           timer_delayed_work)
+from ..kernel.work import (WheelTimer, for_each_rcu_callback, for_each_wheel_timer, rcu_work_of, timer_delayed_work,
+                           wheel_bucket)
 from ..snapshot import BrokenTimer, DelayedTimer, Work, Where
 from .base import Reader
 
@@ -19,38 +19,10 @@ def _bad_link(t: WheelTimer) -> bool:
 
 
 def _timers_after(prog: Program, t: WheelTimer, limit: int = 100_000) -> Iterator[WheelTimer]:
-    """The timers after ``t`` in its bucket, from ``t``'s own ``next`` link (when only ``t``'s ``pprev`` is bad).
-
-    The same checks as for_each_wheel_timer: each node's ``pprev`` must point back to the link that led to it.
-    """
-    entry_off = offsetof(prog.type("struct timer_list"), "entry")
-    expires_off = offsetof(prog.type("struct timer_list"), "expires")
-    func_off = offsetof(prog.type("struct timer_list"), "function")
-    pprev_off = offsetof(prog.type("struct hlist_node"), "pprev")
-    link = t.address + entry_off  # hlist_node.next is the node's first word
-    node = prog.read_word(link)
-    seen = 0
-    while node:
-        timer = node - entry_off
-        try:
-            pprev = prog.read_word(node + pprev_off)
-            expires = prog.read_word(timer + expires_off)
-            func = prog.read_word(timer + func_off)
-            nxt = prog.read_word(node)
-        except FaultError as e:
-            yield WheelTimer(t.cpu, t.base, timer, None, None, f"unreadable: {e}")
-            return
-        if pprev != link:
-            yield WheelTimer(t.cpu, t.base, timer, expires, func,
-                             f"its pprev {pprev:#x} does not point back to {link:#x}: "
-                             "the memory was freed and reused, or the link is damaged")
-            return
-        yield WheelTimer(t.cpu, t.base, timer, expires, func)
-        seen += 1
-        if seen > limit:
-            yield WheelTimer(t.cpu, t.base, timer, None, None, f"bucket longer than {limit} timers")
-            return
-        link, node = node, nxt
+    """The timers after ``t`` in its bucket, from ``t``'s own ``next`` link (when only ``t``'s ``pprev`` is bad),
+    checked as every bucket is (:func:`wheel_bucket`)."""
+    link = t.address + offsetof(prog.type("struct timer_list"), "entry")  # hlist_node.next: the node's first word
+    return wheel_bucket(prog, t.cpu, t.base, link, prog.read_word(link), limit)
 
 
 def delayed_works(r: Reader) -> tuple[list[Work], list[BrokenTimer]]:

@@ -9,8 +9,9 @@ import struct
 from dataclasses import dataclass
 from typing import Iterator, NamedTuple
 
-from drgn import FaultError, Program, offsetof, sizeof
+from drgn import FaultError, PlatformFlags, Program, offsetof, sizeof
 
+from .cache import per_program
 from .cpus import cpus
 from .layout import layout
 from .structs import record
@@ -128,12 +129,8 @@ def for_each_wheel_timer(prog: Program, limit: int = 100_000) -> Iterator[WheelT
     """
     from drgn.helpers.linux.percpu import per_cpu
 
-    tl = prog.type("struct timer_list")
-    entry_off = offsetof(tl, "entry")
-    expires_off = offsetof(tl, "expires")
-    func_off = offsetof(tl, "function")
     word = sizeof(prog.type("void *"))
-    pprev_off = offsetof(prog.type("struct hlist_node"), "pprev")
+    order = "little" if prog.platform.flags & PlatformFlags.IS_LITTLE_ENDIAN else "big"
     for cpu in cpus(prog).possible:
         bases = per_cpu(prog["timer_bases"], cpu)
         for b in range(len(bases)):
@@ -141,30 +138,43 @@ def for_each_wheel_timer(prog: Program, limit: int = 100_000) -> Iterator[WheelT
             n = len(vectors)
             raw = prog.read(vectors.address_, n * word)
             for i in range(n):
-                link = vectors.address_ + i * word  # the hlist_head, then each node's next field
-                node = int.from_bytes(raw[i * word:(i + 1) * word], "little")
-                seen = 0
-                while node:
-                    timer = node - entry_off
-                    try:
-                        pprev = prog.read_word(node + pprev_off)
-                        expires = prog.read_word(timer + expires_off)
-                        func = prog.read_word(timer + func_off)
-                        nxt = prog.read_word(node)
-                    except FaultError as e:
-                        yield WheelTimer(cpu, b, timer, None, None, f"unreadable: {e}")
-                        break
-                    if pprev != link:
-                        yield WheelTimer(cpu, b, timer, expires, func,
-                                         f"its pprev {pprev:#x} does not point back to {link:#x}: "
-                                         "the memory was freed and reused, or the link is damaged")
-                        break
-                    yield WheelTimer(cpu, b, timer, expires, func)
-                    seen += 1
-                    if seen > limit:
-                        yield WheelTimer(cpu, b, timer, None, None, f"bucket longer than {limit} timers")
-                        break
-                    link, node = node, nxt
+                node = int.from_bytes(raw[i * word:(i + 1) * word], order)
+                if node:
+                    # the hlist_head's first pointer, then each node's next field
+                    yield from wheel_bucket(prog, cpu, b, vectors.address_ + i * word, node, limit)
+
+
+def wheel_bucket(prog: Program, cpu: int, base: int, link: int, node: int,
+                 limit: int = 100_000) -> Iterator[WheelTimer]:
+    """The timers of one timer-wheel bucket from ``node``, the pointer stored at ``link`` (the bucket's
+    ``hlist_head``, or a timer's ``entry.next``).  Each node's ``pprev`` must point back to the link that led
+    to it; the first one that does not, or cannot be read, ends the chain with an entry carrying ``error``."""
+    entry_off, expires_off, func_off, pprev_off = per_program(prog, "offsets", "timer_list", lambda: (
+        offsetof(prog.type("struct timer_list"), "entry"), offsetof(prog.type("struct timer_list"), "expires"),
+        offsetof(prog.type("struct timer_list"), "function"), offsetof(prog.type("struct hlist_node"), "pprev")))
+    read = prog.read_word
+    seen = 0
+    while node:
+        timer = node - entry_off
+        try:
+            pprev = read(node + pprev_off)
+            expires = read(timer + expires_off)
+            func = read(timer + func_off)
+            nxt = read(node)
+        except FaultError as e:
+            yield WheelTimer(cpu, base, timer, None, None, f"unreadable: {e}")
+            return
+        if pprev != link:
+            yield WheelTimer(cpu, base, timer, expires, func,
+                             f"its pprev {pprev:#x} does not point back to {link:#x}: "
+                             "the memory was freed and reused, or the link is damaged")
+            return
+        yield WheelTimer(cpu, base, timer, expires, func)
+        seen += 1
+        if seen > limit:
+            yield WheelTimer(cpu, base, timer, None, None, f"bucket longer than {limit} timers")
+            return
+        link, node = node, nxt
 
 
 def timer_delayed_work(prog: Program, timer: int) -> tuple[RawWork, int, int]:
