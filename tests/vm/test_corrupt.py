@@ -85,3 +85,79 @@ def test_damaged_timer_link_keeps_delayed_work():
     assert address in before
     assert after == before, f"lost: {[hex(a) for a in before - after]}, found: {[hex(a) for a in after - before]}"
     assert any(f"{address:#x}" in w["object"] for w in snap["warnings"]), snap["warnings"]
+
+
+@pytest.mark.skipif(KERNEL is None, reason="needs the sid or bookworm kernel in KERNELS")
+def test_damaged_rescuer_keeps_its_workqueue():
+    """A workqueue whose rescuer pointer leads nowhere is still read, with its pwqs and items, and a warning
+    that names the rescuer (a fault on one object is a warning on that object)."""
+    from testbed.corrupt import Core, Field, Finder, prepare_core, run
+
+    core, symbols = prepare_core(KERNEL)
+    finder = Finder(core, symbols)
+    prog = finder.prog
+    wq = next(w for w in _workqueues(prog) if w.name.string_() == b"wqi_reclaim")
+    assert wq.rescuer, "wqi_reclaim has no rescuer"
+    field = Field("wq rescuer", "ptr", wq.rescuer.address_, 8, finder.offsets(wq.rescuer.address_, 8))
+    work = Core(core, core + ".rescuer-test")
+    target = ["-c", work.path, *[x for s in symbols for x in ("-s", s)]]
+
+    def reclaim():
+        r = run(["snapshot", "-o", "-"], target)
+        assert r.code == 0 and "Traceback" not in r.err, r.err[-2000:]
+        snap = json.loads(r.out)
+        wqs = [w for w in snap["workqueues"] if w["name"] == "wqi_reclaim"]
+        items = [w["address"] for w in snap["works"] if w["wq_name"] == "wqi_reclaim"]
+        return wqs, items, snap
+
+    (before,), items_before, _ = reclaim()
+    bad = 0xdead000000000000  # non-canonical: no page there
+    saved = work.patch([(field, bad.to_bytes(8, "little"))])
+    try:
+        after, items_after, snap = reclaim()
+    finally:
+        work.restore(saved)
+    assert len(after) == 1 and after[0]["pwqs"] == before["pwqs"] and items_after == items_before
+    assert after[0]["rescuer_pid"] is None and before["rescuer_pid"]
+    assert any(w["object"].startswith(f"rescuer {bad:#x}") for w in snap["warnings"]), snap["warnings"]
+
+
+def _workqueues(prog):
+    from drgn.helpers.linux.list import list_for_each_entry
+
+    return list_for_each_entry("struct workqueue_struct", prog["workqueues"].address_of_(), "list")
+
+
+@pytest.mark.skipif(KERNEL is None, reason="needs the sid or bookworm kernel in KERNELS")
+def test_damaged_pool_attrs_keep_the_pool():
+    """A pool whose attrs pointer leads nowhere is still read, with its workers and items, and a warning that
+    names the attrs."""
+    from testbed.corrupt import Core, Field, Finder, prepare_core, run
+
+    core, symbols = prepare_core(KERNEL)
+    finder = Finder(core, symbols)
+    wq = next(w for w in _workqueues(finder.prog) if w.name.string_() == b"wqi_saturate")
+    pool = wq.dfl_pwq.pool
+    pool_id = int(pool.id)
+    field = Field("pool attrs", "ptr", pool.attrs.address_, 8, finder.offsets(pool.attrs.address_, 8))
+    work = Core(core, core + ".attrs-test")
+    target = ["-c", work.path, *[x for s in symbols for x in ("-s", s)]]
+
+    def read():
+        r = run(["snapshot", "-o", "-"], target)
+        assert r.code == 0 and "Traceback" not in r.err, r.err[-2000:]
+        snap = json.loads(r.out)
+        pools = [p for p in snap["pools"] if p["id"] == pool_id]
+        items = sorted(w["address"] for w in snap["works"] if w["pool_id"] == pool_id)
+        return pools, items, snap
+
+    (before,), items_before, _ = read()
+    bad = 0xdead000000000000  # non-canonical: no page there
+    saved = work.patch([(field, bad.to_bytes(8, "little"))])
+    try:
+        after, items_after, snap = read()
+    finally:
+        work.restore(saved)
+    assert len(after) == 1 and after[0]["workers"] == before["workers"] and items_after == items_before
+    assert items_before and before["cpus"] and after[0]["cpus"] == []
+    assert any(w["object"] == f"attrs {bad:#x} of pool {pool_id}" for w in snap["warnings"]), snap["warnings"]

@@ -13,7 +13,7 @@ from ..kernel.work import RawWork, read_work
 from ..kernel.workqueue import workqueue_name_record
 from ..snapshot import Pool, PoolKind, Work, Worker, Where
 from ..snapshot.layout import decode_flags
-from .base import Reader
+from .base import READ_ERRORS, Reader, fault_text
 
 _MASK = (1 << 64) - 1
 
@@ -53,16 +53,23 @@ def read_pool(r: Reader, address: int) -> tuple[Pool, list[Worker], list[Work]]:
     rec = pool_record(prog)
     p = rec.read(address)
     pid, flags, cpu = p["id"], p["flags"], p["cpu"]
-    a = attrs_record(prog).read(p["attrs"])
-    p["nice"] = nice = a["nice"]
+    attrs = p["attrs"]
+    try:  # a fault on the attrs is a warning on them: the pool, its workers and items are read on
+        a = attrs_record(prog).read(attrs)
+        nice = a["nice"]
+        cpus = [cpu] if cpu >= 0 else attrs_cpumask(r, attrs, "cpumask")
+        pod_cpus = attrs_cpumask(r, attrs, "__pod_cpumask") if lay.attrs_pod_cpumask else None
+        strict = a["affn_strict"] if lay.attrs_affn_strict else None
+    except READ_ERRORS as e:
+        r.warn(f"attrs {attrs:#x} of pool {pid}", f"{fault_text(e)} (its nice and cpus are unknown)")
+        nice, cpus, pod_cpus, strict = 0, [cpu] if cpu >= 0 else [], None, None
+    p["nice"] = nice
     bh = bool(flags & lay.pool_flag("POOL_BH"))
     kind = PoolKind(("bh" if bh else "cpu") + ("-highpri" if nice < 0 else "") if cpu >= 0 else "unbound")
     pool = Pool(
         address=address, id=pid, cpu=cpu, node=p["node"], flags=flags,
         flag_names=decode_flags(flags, lay.pool_flags), kind=kind, nice=nice,
-        cpus=[cpu] if cpu >= 0 else attrs_cpumask(r, p["attrs"], "cpumask"),
-        pod_cpus=attrs_cpumask(r, p["attrs"], "__pod_cpumask") if lay.attrs_pod_cpumask else None,
-        strict=a["affn_strict"] if lay.attrs_affn_strict else None,
+        cpus=cpus, pod_cpus=pod_cpus, strict=strict,
         nr_workers=p["nr_workers"], nr_idle=p["nr_idle"], nr_running=p["nr_running"],
         progress_ts=p["progress_ts"], cpu_stall=p["cpu_stall"] if lay.pool_cpu_stall else None,
         manager=p["manager"] or None, refcnt=p["refcnt"],

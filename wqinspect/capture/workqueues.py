@@ -56,14 +56,22 @@ def read_workqueue(r: Reader, address: int, system: dict[int, str]) -> tuple[Wor
         max_active = saved = wq["saved_max_active"]
         min_active = None
     rescuer = wq["rescuer"]
-    rescuer_task = worker_record(prog).read(rescuer)["task"] if rescuer else 0
+    rescuer_task, rescuer_pid = 0, None
+    if rescuer:
+        # A fault here is a warning on the rescuer: the workqueue, its pwqs and items are read on.
+        try:
+            rescuer_task = worker_record(prog).read(rescuer)["task"]
+            rescuer_pid = r.task_fields(rescuer_task)["pid"] if rescuer_task else None
+        except READ_ERRORS as e:
+            r.warn(f"rescuer {rescuer:#x} of workqueue {address:#x}", fault_text(e))
+            rescuer_task = 0
     out = Workqueue(
         address=address, name=wq["name"], system_var=system.get(address), flags=flags,
         flag_names=decode_flags(flags, lay.wq_flags), kind=lay.wq_kind(flags), max_active=max_active,
         saved_max_active=saved, min_active=min_active, work_color=wq["work_color"],
         flush_color=wq["flush_color"], nr_pwqs_to_flush=wq["nr_pwqs_to_flush"],
         nr_drainers=wq["nr_drainers"], rescuer=rescuer or None,
-        rescuer_pid=r.task_fields(rescuer_task)["pid"] if rescuer_task else None,
+        rescuer_pid=rescuer_pid,
         dfl_pwq=wq["dfl_pwq"] or None,
     )
     what = f"workqueue {out.name}"
