@@ -65,7 +65,7 @@ def test_damaged_timer_link_keeps_delayed_work():
     timer = next(t for t, is_dw in chain if is_dw)
     pprev = timer.entry.pprev.address_
     field = Field("timer pprev", "list", pprev, 8, finder.offsets(pprev, 8))
-    work = Core(core, core + ".timer-test")
+    work = Core(core, core + ".field-test")  # one working copy for the single-field tests
     target = ["-c", work.path, *[x for s in symbols for x in ("-s", s)]]
 
     def delayed():
@@ -99,7 +99,7 @@ def test_damaged_rescuer_keeps_its_workqueue():
     wq = next(w for w in _workqueues(prog) if w.name.string_() == b"wqi_reclaim")
     assert wq.rescuer, "wqi_reclaim has no rescuer"
     field = Field("wq rescuer", "ptr", wq.rescuer.address_, 8, finder.offsets(wq.rescuer.address_, 8))
-    work = Core(core, core + ".rescuer-test")
+    work = Core(core, core + ".field-test")
     target = ["-c", work.path, *[x for s in symbols for x in ("-s", s)]]
 
     def reclaim():
@@ -140,7 +140,7 @@ def test_damaged_pool_attrs_keep_the_pool():
     pool = wq.dfl_pwq.pool
     pool_id = int(pool.id)
     field = Field("pool attrs", "ptr", pool.attrs.address_, 8, finder.offsets(pool.attrs.address_, 8))
-    work = Core(core, core + ".attrs-test")
+    work = Core(core, core + ".field-test")
     target = ["-c", work.path, *[x for s in symbols for x in ("-s", s)]]
 
     def read():
