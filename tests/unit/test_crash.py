@@ -78,6 +78,38 @@ def test_report_is_parsed():
                            "default_idle+0x9/0x20"]
 
 
+#: The watchdog's panic (workqueue.panic_on_stall=1) on the hog's own CPU, as the 6.12 watchdog kernel printed it:
+#: the hog's backtrace, with a RIP of its own, comes before the oops.
+STALL_PANIC = """\
+BUG: workqueue lockup - pool cpus=1 node=0 flags=0x0 nice=0 stuck for 9s!
+Showing backtraces of running workers in stalled CPU-bound worker pools:
+pool 6:
+CPU: 1 UID: 0 PID: 28 Comm: kworker/1:1 Tainted: G           O       6.12.117 #1
+Workqueue: events wqi_hog_fn [wqi]
+RIP: 0010:wqi_hog_fn+0x31/0x50 [wqi]
+kernel BUG at kernel/workqueue.c:7589!
+Oops: invalid opcode: 0000 [#1] SMP
+CPU: 1 UID: 0 PID: 28 Comm: kworker/1:1 Tainted: G           O       6.12.117 #1
+RIP: 0010:wq_watchdog_timer_fn+0x188/0x260
+Call Trace:
+ <IRQ>
+ call_timer_fn.constprop.0+0xe/0x70
+ run_timer_softirq+0x2a4/0x2f0
+ </IRQ>
+Modules linked in: wqi(O)
+RIP: 0010:wq_watchdog_timer_fn+0x188/0x260
+Kernel panic - not syncing: Fatal exception in interrupt
+"""
+
+
+def test_the_oops_rip_comes_after_the_die_header():
+    c = crash_from(STALL_PANIC)
+    assert c.rip == "wq_watchdog_timer_fn+0x188/0x260"  # not the hog's, printed before the oops
+    # 5.10's header has no "Oops: " prefix
+    c = crash_from(STALL_PANIC.replace("Oops: invalid opcode", "invalid opcode"))
+    assert c.rip == "wq_watchdog_timer_fn+0x188/0x260"
+
+
 def test_list_corruption_names_the_entry_and_its_neighbour():
     c = Crash(lines=report_lines(records(LIST_DEL + "\nkernel BUG at lib/list_debug.c:65!\n")))
     named = dict((role, a) for a, role in parse_report(c))

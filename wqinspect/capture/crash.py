@@ -33,6 +33,8 @@ _FAULT_RES = (
 #: (pid_t and the seconds of an unsigned long: at most 10 and 20 digits, the bounds of the snapshot's types.)
 _HUNG_RE = re.compile(r"INFO: task (.+):(\d{1,9}) blocked for more than (\d{1,12}) seconds")
 _PANIC_RE = re.compile(r"Kernel panic - not syncing: (.*)")
+#: The header __die() prints: "<what>: <error code> [#<die counter>]".
+_DIE_RE = re.compile(r": [0-9a-f]{4} \[#\d+\]")
 #: The kernel's RIP (CS 0010), not a user one (0033) of a syscall's frame.
 _RIP_RE = re.compile(r"^RIP: 0010:(\S+)")
 _LAST_UNLOADED_RE = re.compile(r"\[last unloaded: ([^\]( ]+)")
@@ -100,7 +102,11 @@ def parse_report(crash: Crash) -> list[tuple[int, str]]:
     """Fill the fields that come from the log; return the addresses it names, with their roles."""
     addresses: list[tuple[int, str]] = []
     seen_oops = False
-    for rec in crash.lines:
+    # The die header ("Oops: 0002 [#1] ...", 5.10's "invalid opcode: 0000 [#1] ..."): the oops' own RIP is the
+    # first after it; a RIP before it belongs to something the report printed first, e.g. the backtrace of a
+    # CPU-hogging worker after "BUG: workqueue lockup".
+    die = next((i for i, rec in enumerate(crash.lines) if _DIE_RE.search(rec.text)), None)
+    for i, rec in enumerate(crash.lines):
         line = rec.text
         m = _PANIC_RE.search(line)
         if m and crash.panic is None:
@@ -111,7 +117,7 @@ def parse_report(crash: Crash) -> list[tuple[int, str]]:
         if line.startswith(("Oops", "BUG: ", "kernel BUG", "general protection", "invalid opcode")):
             seen_oops = True
         m = _RIP_RE.search(line)
-        if m and seen_oops and crash.rip is None:
+        if m and (seen_oops if die is None else i > die) and crash.rip is None:
             crash.rip = m.group(1)
         m = _LAST_UNLOADED_RE.search(line)
         if m and crash.last_unloaded is None:

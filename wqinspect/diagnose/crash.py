@@ -164,8 +164,10 @@ def _base(snap: Snapshot, c: Crash, cause: CrashCause) -> CrashFact:
                                                           "Kernel panic"))]
     log: list[str] = []
     for line in keep:
-        # The first RIP is the oops'; later ones are of interrupted contexts, or repeats at the end.
-        if line not in log and not (line.startswith("RIP: ") and any(x.startswith("RIP: ") for x in log)):
+        # Only the oops' RIP (c.rip); the others are of interrupted contexts, of backtraces printed before the
+        # oops, or repeats at the end.
+        if line not in log and not (line.startswith("RIP: ") and (any(x.startswith("RIP: ") for x in log)
+                                                                 or (c.rip and not line.endswith(c.rip)))):
             log.append(line)
     stack = _stack(c)
     if c.frames_error and c.log_trace:
