@@ -41,7 +41,7 @@ def test_damaged_timer_link_keeps_delayed_work():
     from drgn import container_of
     from drgn.helpers.linux.percpu import per_cpu
 
-    from testbed.corrupt import LIST_POISON1, Core, Field, Finder, prepare_core, run
+    from testbed.corrupt import LIST_POISON1, Field, Finder, prepare_core
 
     core, symbols = prepare_core(KERNEL)
     finder = Finder(core, symbols)
@@ -65,21 +65,8 @@ def test_damaged_timer_link_keeps_delayed_work():
     timer = next(t for t, is_dw in chain if is_dw)
     pprev = timer.entry.pprev.address_
     field = Field("timer pprev", "list", pprev, 8, finder.offsets(pprev, 8))
-    work = Core(core, core + ".field-test")  # one working copy for the single-field tests
-    target = ["-c", work.path, *[x for s in symbols for x in ("-s", s)]]
-
-    def delayed():
-        r = run(["snapshot", "-o", "-"], target)
-        assert r.code == 0 and "Traceback" not in r.err, r.err[-2000:]
-        snap = json.loads(r.out)
-        return {w["address"] for w in snap["works"] if w["where"] == "delayed"}, snap
-
-    before, _ = delayed()
-    saved = work.patch([(field, LIST_POISON1.to_bytes(8, "little"))])
-    try:
-        after, snap = delayed()
-    finally:
-        work.restore(saved)
+    (_, before), (snap, after) = _before_and_after(core, symbols, field, LIST_POISON1, lambda snap: {
+        w["address"] for w in snap["works"] if w["where"] == "delayed"})
     dw = container_of(timer, "struct delayed_work", "timer")
     address = int(dw.work.address_of_())
     assert address in before
@@ -91,35 +78,48 @@ def test_damaged_timer_link_keeps_delayed_work():
 def test_damaged_rescuer_keeps_its_workqueue():
     """A workqueue whose rescuer pointer leads nowhere is still read, with its pwqs and items, and a warning
     that names the rescuer (a fault on one object is a warning on that object)."""
-    from testbed.corrupt import Core, Field, Finder, prepare_core, run
+    from testbed.corrupt import Field, Finder, prepare_core
 
     core, symbols = prepare_core(KERNEL)
     finder = Finder(core, symbols)
-    prog = finder.prog
-    wq = next(w for w in _workqueues(prog) if w.name.string_() == b"wqi_reclaim")
+    wq = next(w for w in _workqueues(finder.prog) if w.name.string_() == b"wqi_reclaim")
     assert wq.rescuer, "wqi_reclaim has no rescuer"
     field = Field("wq rescuer", "ptr", wq.rescuer.address_, 8, finder.offsets(wq.rescuer.address_, 8))
+
+    def pick(snap):
+        return ([w for w in snap["workqueues"] if w["name"] == "wqi_reclaim"],
+                [w["address"] for w in snap["works"] if w["wq_name"] == "wqi_reclaim"])
+
+    (_, ((before,), items_before)), (snap, (after, items_after)) = _before_and_after(core, symbols, field, BAD, pick)
+    assert len(after) == 1 and after[0]["pwqs"] == before["pwqs"] and items_after == items_before
+    assert after[0]["rescuer_pid"] is None and before["rescuer_pid"]
+    assert any(w["object"].startswith(f"rescuer {BAD:#x}") for w in snap["warnings"]), snap["warnings"]
+
+
+#: A non-canonical address: no page there.
+BAD = 0xdead000000000000
+
+
+def _before_and_after(core: str, symbols: list[str], field, value: int, pick):
+    """``snapshot`` of the vmcore as it is and with ``field`` set to ``value`` (in one working copy for the
+    single-field tests, restored after): each (the snapshot, ``pick(snapshot)``)."""
+    from testbed.corrupt import Core, run
+
     work = Core(core, core + ".field-test")
     target = ["-c", work.path, *[x for s in symbols for x in ("-s", s)]]
 
-    def reclaim():
+    def read():
         r = run(["snapshot", "-o", "-"], target)
         assert r.code == 0 and "Traceback" not in r.err, r.err[-2000:]
         snap = json.loads(r.out)
-        wqs = [w for w in snap["workqueues"] if w["name"] == "wqi_reclaim"]
-        items = [w["address"] for w in snap["works"] if w["wq_name"] == "wqi_reclaim"]
-        return wqs, items, snap
+        return snap, pick(snap)
 
-    (before,), items_before, _ = reclaim()
-    bad = 0xdead000000000000  # non-canonical: no page there
-    saved = work.patch([(field, bad.to_bytes(8, "little"))])
+    before = read()
+    saved = work.patch([(field, value.to_bytes(8, "little"))])
     try:
-        after, items_after, snap = reclaim()
+        return before, read()
     finally:
         work.restore(saved)
-    assert len(after) == 1 and after[0]["pwqs"] == before["pwqs"] and items_after == items_before
-    assert after[0]["rescuer_pid"] is None and before["rescuer_pid"]
-    assert any(w["object"].startswith(f"rescuer {bad:#x}") for w in snap["warnings"]), snap["warnings"]
 
 
 def _workqueues(prog):
@@ -132,7 +132,7 @@ def _workqueues(prog):
 def test_damaged_pool_attrs_keep_the_pool():
     """A pool whose attrs pointer leads nowhere is still read, with its workers and items, and a warning that
     names the attrs."""
-    from testbed.corrupt import Core, Field, Finder, prepare_core, run
+    from testbed.corrupt import Field, Finder, prepare_core
 
     core, symbols = prepare_core(KERNEL)
     finder = Finder(core, symbols)
@@ -140,24 +140,12 @@ def test_damaged_pool_attrs_keep_the_pool():
     pool = wq.dfl_pwq.pool
     pool_id = int(pool.id)
     field = Field("pool attrs", "ptr", pool.attrs.address_, 8, finder.offsets(pool.attrs.address_, 8))
-    work = Core(core, core + ".field-test")
-    target = ["-c", work.path, *[x for s in symbols for x in ("-s", s)]]
 
-    def read():
-        r = run(["snapshot", "-o", "-"], target)
-        assert r.code == 0 and "Traceback" not in r.err, r.err[-2000:]
-        snap = json.loads(r.out)
-        pools = [p for p in snap["pools"] if p["id"] == pool_id]
-        items = sorted(w["address"] for w in snap["works"] if w["pool_id"] == pool_id)
-        return pools, items, snap
+    def pick(snap):
+        return ([p for p in snap["pools"] if p["id"] == pool_id],
+                sorted(w["address"] for w in snap["works"] if w["pool_id"] == pool_id))
 
-    (before,), items_before, _ = read()
-    bad = 0xdead000000000000  # non-canonical: no page there
-    saved = work.patch([(field, bad.to_bytes(8, "little"))])
-    try:
-        after, items_after, snap = read()
-    finally:
-        work.restore(saved)
+    (_, ((before,), items_before)), (snap, (after, items_after)) = _before_and_after(core, symbols, field, BAD, pick)
     assert len(after) == 1 and after[0]["workers"] == before["workers"] and items_after == items_before
     assert items_before and before["cpus"] and after[0]["cpus"] == []
-    assert any(w["object"] == f"attrs {bad:#x} of pool {pool_id}" for w in snap["warnings"]), snap["warnings"]
+    assert any(w["object"] == f"attrs {BAD:#x} of pool {pool_id}" for w in snap["warnings"]), snap["warnings"]
