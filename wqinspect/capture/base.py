@@ -16,7 +16,7 @@ from ..kernel.cache import per_program
 from ..kernel.cpus import cpus
 from ..kernel.layout import layout
 from ..kernel.pool import task_record
-from ..kernel.walk import LIMIT as WALK_LIMIT, WalkError
+from ..kernel.walk import LIMIT as WALK_LIMIT, WalkError, bad_node
 from ..kernel.work import RawWork, barrier_waiter, work_list, work_offsets
 from ..snapshot import Barrier, FuncRef, Module, ReadWarning, TaskRef, Work, Where
 from ..snapshot.layout import decode_work_data
@@ -197,12 +197,8 @@ class Reader:
             add = seen.add
             node = first
             while node != head:
-                if node == 0:
-                    raise WalkError(f"list at {head:#x} has a NULL next pointer")
-                if node in seen:
-                    raise WalkError(f"list at {head:#x} loops back to {node:#x}")
-                if len(seen) >= WALK_LIMIT:
-                    raise WalkError(f"list at {head:#x} has more than {WALK_LIMIT} entries")
+                if node == 0 or node in seen or len(seen) >= WALK_LIMIT:
+                    raise bad_node(node, seen, head, "list", WALK_LIMIT)
                 add(node)
                 address = node - entry
                 data, nxt, func = unpack(read(address, size))

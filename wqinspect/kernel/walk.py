@@ -30,15 +30,21 @@ def follow(head: int, first: int, end: int, what: str, limit: int, visit) -> Ite
     seen = set()
     node = first
     while node != end:
-        if node == 0:
-            raise WalkError(f"{what} at {head:#x} has a NULL next pointer")
-        if node in seen:
-            raise WalkError(f"{what} at {head:#x} loops back to {node:#x}")
-        if len(seen) >= limit:
-            raise WalkError(f"{what} at {head:#x} has more than {limit} entries")
+        if node == 0 or node in seen or len(seen) >= limit:
+            raise bad_node(node, seen, head, what, limit)
         seen.add(node)
         item, node = visit(node)
         yield item
+
+
+def bad_node(node: int, seen: set, head: int, what: str, limit: int) -> WalkError:
+    """Why a walk cannot go on to ``node`` (NULL, already seen, or past ``limit``): the error every list walk
+    raises, including the written-out ones on hot paths."""
+    if node == 0:
+        return WalkError(f"{what} at {head:#x} has a NULL next pointer")
+    if node in seen:
+        return WalkError(f"{what} at {head:#x} loops back to {node:#x}")
+    return WalkError(f"{what} at {head:#x} has more than {limit} entries")
 
 
 def _nodes(prog: Program, head: int, end: int, what: str, limit: int, first: int | None = None) -> Iterator[int]:
