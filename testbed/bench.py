@@ -28,6 +28,7 @@ measure, so an interrupted run keeps what it measured) and a table; they are
 measurements, not tests.  ``--readme`` puts the table into README.md.
 """
 
+import compileall
 import contextlib
 import datetime
 import json
@@ -393,6 +394,9 @@ class Plan:
 
 def run(suite: str, plan: Plan, runs: int, timeout: float) -> dict:
     p = bed.prepare(suite)
+    # Bytecode for the package, as pip writes it on install: an editable checkout run with
+    # PYTHONDONTWRITEBYTECODE=1 would otherwise compile its sources in every measured process.
+    compileall.compile_dir(str(REPO / "wqinspect"), quiet=1)
     tools = kerneltools.workqueue_tools(p.kernel)
     dt = drgn_tools()
     peers = Peers(tools, dt, bool(dt) and _probe(dt, "import drgn; assert hasattr(drgn.Program, 'set_qemu_qmp')"))

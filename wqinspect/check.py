@@ -15,6 +15,7 @@ import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import filterfalse
 from operator import attrgetter
 from typing import Callable
 
@@ -30,26 +31,40 @@ from .text import escape
 @dataclass
 class CheckReport:
     snapshot: Snapshot
+    #: Every result, or (``counts`` given) only those that do not hold.
     results: list[invariants.Result] = field(default_factory=list)
     reads: int = 1
+    #: Results by check, held ones included, when ``results`` keeps only the others.
+    counts: Counter | None = None
+
+    @property
+    def checked(self) -> int:
+        """How many results there were, held ones included."""
+        return sum(self.counts.values()) if self.counts is not None else len(self.results)
+
+    def _failed(self):
+        """The results that do not hold (``ok`` is false also for a transient one): filtered in C, for
+        the hundreds of thousands of results of a check of 100,000 items."""
+        return filterfalse(attrgetter("ok"), self.results)
 
     @property
     def violated(self) -> list[invariants.Result]:
-        return [r for r in self.results if r.verdict == Verdict.VIOLATED]
+        return [r for r in self._failed() if r.verdict == Verdict.VIOLATED]
 
     @property
     def transient(self) -> list[invariants.Result]:
-        return [r for r in self.results if r.verdict == Verdict.TRANSIENT]
+        return [r for r in self._failed() if r.verdict == Verdict.TRANSIENT]
 
     def summary(self) -> list[dict]:
         rows = {}
         for name, (desc, _) in invariants.CHECKS.items():
             rows[name] = {"check": name, "description": desc, "checked": 0, "violated": 0, "transient": 0}
         # Counted in C: a check of 100,000 items has hundreds of thousands of results.
-        for name, n in Counter(map(attrgetter("check"), self.results)).items():
+        counts = self.counts if self.counts is not None else Counter(map(attrgetter("check"), self.results))
+        for name, n in counts.items():
             rows.setdefault(name, {"check": name, "description": "prediction of a scenario",
                                    "checked": 0, "violated": 0, "transient": 0})["checked"] = n
-        for r in self.results:
+        for r in self._failed():
             if r.verdict != Verdict.OK:
                 rows[r.check][str(r.verdict)] += 1
         return list(rows.values())
@@ -99,17 +114,25 @@ def scenario_results(snap: Snapshot, scenario: dict) -> list[invariants.Result]:
             for e in errors]
 
 
-def evaluate(snap: Snapshot, scenarios: list[dict] = ()) -> list[invariants.Result]:
+def evaluate(snap: Snapshot, scenarios: list[dict] = (), counts: Counter | None = None) -> list[invariants.Result]:
+    """Every result; or, given ``counts``, those that do not hold, with ``counts`` counting all by check."""
     with no_gc_pauses():  # results form no cycles: 300,000 of them need no collection
-        results = invariants.evaluate(snap)
+        results = invariants.evaluate(snap, counts=counts)
     for sc in scenarios:
-        results += scenario_results(snap, sc)
+        more = scenario_results(snap, sc)
+        if counts is not None:
+            counts.update(r.check for r in more)
+            more = [r for r in more if not r.ok]
+        results += more
     return results
 
 
 def run(snap: Snapshot, scenarios: list[dict] = (), reread: Callable[[], Snapshot] | None = None,
-        rereads: int = 2, pause: float = 0.2) -> CheckReport:
-    report = CheckReport(snap, evaluate(snap, scenarios))
+        rereads: int = 2, pause: float = 0.2, keep_ok: bool = True) -> CheckReport:
+    """The checks (and ``scenarios``' predictions) on ``snap``; ``keep_ok=False`` keeps only the results
+    that do not hold, and their counts (what ``check`` shows without ``--all``)."""
+    counts = None if keep_ok else Counter()
+    report = CheckReport(snap, evaluate(snap, scenarios, counts), counts=counts)
     if reread is None or not snap.target.live:
         return report
     for _ in range(rereads):
@@ -117,7 +140,7 @@ def run(snap: Snapshot, scenarios: list[dict] = (), reread: Callable[[], Snapsho
         if not suspects:
             break
         time.sleep(pause)
-        again = evaluate(reread(), scenarios)
+        again = evaluate(reread(), scenarios, None if keep_ok else Counter())
         report.reads += 1
         still = {r.key for r in again if not r.ok}
         for r in report.results:

@@ -470,7 +470,7 @@ def check(scenario_files, show_all, core, qemu, symbols, from_file, as_json):
         def reread():
             return capture(opened.prog, opened.target)
 
-    report = checks.run(snap, scenarios, reread)
+    report = checks.run(snap, scenarios, reread, keep_ok=show_all)
     emit(as_json, models.check(report, view_opts(), show_all))
     sys.exit(EXIT_FOUND if report.violated else EXIT_OK)
 

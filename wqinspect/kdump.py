@@ -63,24 +63,33 @@ def elf_platform(path: str) -> drgn.Platform | None:
 _parsed: dict[tuple, "Kdump"] = {}
 
 
-def parse(path: str) -> "Kdump":
+def parse(path: str, head_only: bool = False) -> "Kdump":
     """:class:`Kdump` of ``path``, parsed once per file version (header_platform, libkdumpfile_reason and
-    open_program all need it)."""
+    open_program all need it).  ``head_only``: the headers and VMCOREINFO only, which is all that deciding
+    between libkdumpfile and this reader needs (a flattened stream is then not indexed to its end)."""
     try:
         st = os.stat(path)
     except OSError as e:
         raise KdumpError(f"cannot read {path}: {e.strerror}") from None
     key = (path, st.st_mtime_ns, st.st_size)
-    if key not in _parsed:
-        _parsed.clear()
-        _parsed[key] = Kdump(path)
-    return _parsed[key]
+    for k in ((*key, False), (*key, True)) if head_only else ((*key, False),):
+        if k in _parsed:
+            return _parsed[k]
+    _parsed.clear()
+    try:
+        k = Kdump(path, head_only)
+    except KdumpError:
+        if not head_only:
+            raise
+        k, head_only = Kdump(path), False  # the headers were not among the first records
+    _parsed[(*key, head_only)] = k
+    return k
 
 
 def header_platform(path: str) -> drgn.Platform | None:
     """The platform a kdump file's header or VMCOREINFO names, or None (also if it is no kdump file)."""
     try:
-        k = parse(path)
+        k = parse(path, head_only=True)
     except (KdumpError, OSError, ValueError, struct.error):
         return None
     arch = ARCHES.get(k.machine)
@@ -119,11 +128,14 @@ class KdumpError(Exception):
 class _Flat:
     """The file that a flattened stream rebuilds: (offset, size) records, looked up by offset."""
 
-    def __init__(self, f, size: int):
+    #: The records a head-only parse indexes: makedumpfile and QEMU write the headers and VMCOREINFO first.
+    HEAD_RECORDS = 64
+
+    def __init__(self, f, size: int, head_only: bool = False):
         self.f = f
         starts, records = [], []
         pos = FLAT_HEADER_SIZE
-        while pos + 16 <= size:
+        while pos + 16 <= size and not (head_only and len(records) >= self.HEAD_RECORDS):
             f.seek(pos)
             offset, length = struct.unpack(">qq", f.read(16))
             if offset < 0:
@@ -169,7 +181,7 @@ class _Plain:
 class Kdump:
     """The parsed headers and page index of one kdump-compressed file."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, head_only: bool = False):
         self.path = path
         try:
             self.f = open(path, "rb")
@@ -178,7 +190,7 @@ class Kdump:
         size = os.fstat(self.f.fileno()).st_size
         head = self.f.read(16)
         self.flattened = head.startswith(FLAT_SIGNATURE)
-        self.src = _Flat(self.f, size) if self.flattened else _Plain(self.f)
+        self.src = _Flat(self.f, size, head_only) if self.flattened else _Plain(self.f)
         h = self.src.pread(0, 464)
         if h[:8] != KDUMP_SIGNATURE:
             raise KdumpError(f"{path} is not a kdump-compressed vmcore (no KDUMP signature)")
@@ -197,12 +209,14 @@ class Kdump:
         if not size_info:
             raise KdumpError(f"{path} carries no VMCOREINFO")
         self.vmcoreinfo = self.src.pread(off_info, size_info)
+        self.runs: list[tuple[int, int, int]] = []
+        if head_only:
+            return
         bitmap_at = self.block_size * (1 + sub_blocks)
         half = self.bitmap_blocks * self.block_size // 2
         dumped = self.src.pread(bitmap_at + half, half)
         self.desc_at = bitmap_at + self.bitmap_blocks * self.block_size
         #: Runs of dumped frames: (first pfn, count, index of the first one's page_desc).
-        self.runs: list[tuple[int, int, int]] = []
         index = 0
         pfn = 0
         limit = min(self.max_mapnr, len(dumped) * 8)
@@ -296,7 +310,7 @@ def libkdumpfile_reason(path: str, platform: drgn.Platform | None) -> str | None
       libkdumpfile opens it with the vmlinux's architecture but cannot translate an address.
     """
     try:
-        k = parse(path)
+        k = parse(path, head_only=True)
     except (KdumpError, OSError, ValueError, struct.error):
         return None
     m = re.search(rb"^OSRELEASE=(.*)$", k.vmcoreinfo, re.M)

@@ -247,3 +247,18 @@ def test_result_text_made_when_read():
     assert "found='nr_active 2'" in repr(r)
     r.verdict = "transient"
     assert r.verdict == "transient"
+
+
+@pytest.mark.parametrize("keep_ok", [True, False])
+def test_check_without_all_keeps_only_what_fails_and_counts_the_rest(keep_ok):
+    """``check`` without --all keeps the failing results only, and counts every result by check: the same
+    summary, the same violations and the same count as when every result is kept, on a doctored state."""
+    good = fixture_snapshot("trixie-scenarios")
+    bad = copy.deepcopy(good)
+    pwq_cpu(bad, "wqi_flush", 0).nr_active = 2
+    everything = checks.run(bad)
+    report = checks.run(bad, keep_ok=keep_ok)
+    assert report.summary() == everything.summary()
+    assert [r.key for r in report.violated] == [r.key for r in everything.violated] != []
+    assert report.checked == len(everything.results) > 100
+    assert len(report.results) == (len(everything.results) if keep_ok else len(everything.violated))

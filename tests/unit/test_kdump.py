@@ -72,3 +72,27 @@ def test_truncated_and_foreign_files_are_refused(tmp_path):
     path.write_bytes(b"\x7fELF" + image[4:])
     with pytest.raises(KdumpError, match="no KDUMP signature"):
         Kdump(str(path))
+
+
+@pytest.mark.parametrize("shuffle", [False, True], ids=["headers-first", "headers-anywhere"])
+def test_head_only_parse_reads_the_headers_without_indexing_the_stream(tmp_path, shuffle):
+    """Choosing between libkdumpfile and this reader needs the headers and VMCOREINFO only: a flattened
+    stream is indexed no further than its first records when they hold them, and to its end when not."""
+    from wqinspect import kdump
+
+    image = kdump_image()
+    records = [(off, image[off:off + 400]) for off in range(0, len(image), 400)]
+    assert len(records) > kdump._Flat.HEAD_RECORDS
+    if shuffle:
+        random.Random(2).shuffle(records)
+    out = bytearray(b"makedumpfile\0".ljust(16, b"\0") + struct.pack(">qq", 1, 1)).ljust(FLAT_HEADER_SIZE, b"\0")
+    for off, body in records:
+        out += struct.pack(">qq", off, len(body)) + body
+    path = tmp_path / "dump"
+    path.write_bytes(bytes(out + struct.pack(">qq", -1, -1)))
+    k = kdump.parse(str(path), head_only=True)
+    assert (k.release, k.machine, k.vmcoreinfo) == ("7.3-cloud-amd64", "x86_64", INFO)
+    assert len(k.src.records) == (len(records) if shuffle else kdump._Flat.HEAD_RECORDS)
+    assert kdump.libkdumpfile_reason(str(path), None).startswith("its release '7.3-cloud-amd64' has no sublevel")
+    full = kdump.parse(str(path))
+    assert full.runs == [(2, 3, 0), (10, 1, 3)] and len(full.src.records) == len(records)

@@ -118,6 +118,33 @@ def test_piped_tables_have_no_trailing_spaces_and_no_empty_middle_cells():
     assert rows and all(len(x.split()) >= len(head) - 2 for x in rows)  # (RUNNING FOR has two words)
 
 
+def test_a_long_piped_table_is_written_as_its_rows_are_made():
+    """Past STREAM_ROWS rows a piped table streams: rows are on the stream before the last is made,
+    widths are the first rows', a wider cell later is never cut, every column is kept, and cells are
+    escaped and filled as in a short table."""
+    out = io.StringIO()
+    n = render.STREAM_ROWS + 500
+    written_before_the_end = []
+
+    def rows():
+        for i in range(n):
+            if i == n - 1:
+                written_before_the_end.append(out.getvalue().count("\n"))
+            wide = "a-much-wider-function-name" if i == n - 2 else f"f{i % 7}"
+            yield (str(i), wide, "", "evil\x1b[2J" if i == n - 3 else "x")
+
+    Writer(out, Options()).write([Table("t", [Column("N", right=True), Column("FUNC"), Column("EMPTY"),
+                                              Column("LAST")], rows(), ["a footer"])])
+    lines = out.getvalue().splitlines()
+    assert written_before_the_end and written_before_the_end[0] > render.STREAM_ROWS
+    assert lines[1].split() == ["N", "FUNC", "EMPTY", "LAST"]  # (EMPTY is empty in every row, and kept)
+    assert lines[2] == "   0  f0    -      x"
+    assert lines[-1] == "a footer" and len(lines) == n + 3
+    assert "1498  a-much-wider-function-name  -      x" in lines
+    assert "1497  f6    -      evil\\x1b[2J" in lines and "\x1b" not in out.getvalue()
+    assert all(x == x.rstrip() for x in lines)
+
+
 # -- folding and limits ------------------------------------------------------------------------------------------
 
 

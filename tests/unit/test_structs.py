@@ -83,3 +83,60 @@ def test_unreadable_struct_is_a_fault():
     rec = Record(prog, "struct pool", {"id": "id"})
     with pytest.raises(drgn.FaultError):
         rec.read(0x1000)
+
+
+def _elf64(strtab: bytes, little: bool = True) -> bytes:
+    """A 64-bit ELF file with a null section, a symbol table and its string table (sh_link 2)."""
+    e = "<" if little else ">"
+    shoff = 64 + len(strtab)
+    head = b"\x7fELF\x02" + (b"\x01" if little else b"\x02") + b"\x01" + b"\0" * 9
+    head += struct.pack(e + "HHIQQQIHHHHHH", 1, 62, 1, 0, 0, shoff, 0, 64, 0, 0, 64, 3, 0)
+    null = b"\0" * 64
+    symtab = struct.pack(e + "IIQQQQIIQQ", 0, 2, 0, 0, 0, 0, 2, 0, 8, 24)
+    strs = struct.pack(e + "IIQQQQIIQQ", 0, 3, 0, 0, 64, len(strtab), 0, 0, 1, 0)
+    return head + strtab + null + symtab + strs
+
+
+@pytest.mark.parametrize("little", [True, False])
+def test_symtab_names_include_the_suffixes_the_linker_shares(tmp_path, little):
+    """vmlinux's string table stores "system_wq" only as the tail of "__kstrtab_system_wq": the system
+    workqueues' variables are found there, and only names that match in full."""
+    from wqinspect.kernel.workqueue import _SYSTEM_WQ, symtab_names
+
+    path = tmp_path / "vmlinux"
+    path.write_bytes(_elf64(b"\0__kstrtab_system_wq\0system_bh_wq\0not_system_wq_x\0system_dfl_long_wq\0", little))
+    assert symtab_names(str(path), _SYSTEM_WQ) == ["system_bh_wq", "system_dfl_long_wq", "system_wq"]
+    path.write_bytes(b"not an ELF file")
+    assert symtab_names(str(path), _SYSTEM_WQ) is None
+
+
+class _Memory:
+    """Pages 0x1000 and 0x2000 of bytes that tell their address; reads elsewhere fault.  Counts reads."""
+
+    def __init__(self):
+        self.cache, self.reads = {}, []
+
+    def read(self, address: int, size: int) -> bytes:
+        self.reads.append((address, size))
+        if not (0x1000 <= address and address + size <= 0x3000):
+            raise drgn.FaultError("could not read memory", address)
+        return bytes((address + i) & 0xFF for i in range(size))
+
+
+def test_page_reads_serve_a_page_once_and_fall_back_where_they_cannot():
+    from wqinspect.kernel.structs import PageReads, page_reads, reader
+
+    mem = _Memory()
+    with page_reads(mem) as pages:
+        read = reader(mem)
+        assert read == pages.read
+        assert read(0x1010, 8) == bytes(range(0x10, 0x18)) and read(0x1ff0, 16) == bytes(range(0xF0, 0x100))
+        assert mem.reads == [(0x1000, 4096)]  # one page read for both
+        assert read(0x1ffc, 8) == bytes([0xFC, 0xFD, 0xFE, 0xFF, 0, 1, 2, 3])  # across two pages: read as asked
+        with pytest.raises(drgn.FaultError):
+            read(0x3008, 8)  # an unreadable page: the object's own read, and its own fault
+        assert mem.reads[-2:] == [(0x3000, 4096), (0x3008, 8)]
+    assert reader(mem) == mem.read and "wqinspect_page_reads" not in mem.cache  # gone after the capture
+    small = PageReads(mem, limit=1)
+    small.read(0x1000, 8), small.read(0x2000, 8)
+    assert list(small.pages) == [0x2000]

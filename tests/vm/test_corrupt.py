@@ -149,3 +149,25 @@ def test_damaged_pool_attrs_keep_the_pool():
     assert len(after) == 1 and after[0]["workers"] == before["workers"] and items_after == items_before
     assert items_before and before["cpus"] and after[0]["cpus"] == []
     assert any(w["object"] == f"attrs {BAD:#x} of pool {pool_id}" for w in snap["warnings"]), snap["warnings"]
+
+
+@pytest.mark.skipif(KERNEL is None, reason="needs the sid or bookworm kernel in KERNELS")
+def test_task_walk_finds_every_task_and_its_state():
+    """The deep capture's walk of every task (one read of each; a one-thread group known from its
+    leader alone) finds the tasks and states drgn's for_each_task() finds.  (The test bed's guests run
+    no multi-threaded process: a group's other threads are walked as before, on its thread_head.)"""
+    from drgn.helpers.linux.pid import for_each_task
+
+    from testbed.corrupt import Finder, prepare_core
+    from wqinspect.capture import Reader
+    from wqinspect.capture.deep import _tasks_with_state
+    from wqinspect.kernel.layout import layout
+
+    core, symbols = prepare_core(KERNEL)
+    prog = Finder(core, symbols).prog
+    r = Reader(prog)
+    found = _tasks_with_state(r)
+    member = layout(prog).task_state
+    want = {t.value_(): getattr(t, member).value_() for t in for_each_task(prog)}
+    assert r.warnings == []
+    assert len(found) > 50 and found == want

@@ -16,6 +16,7 @@ from drgn import Program
 
 from .. import __version__
 from ..snapshot import Mode, Snapshot, Target, link_works
+from ..kernel.structs import page_reads
 from ..snapshot.io import no_gc_pauses
 from .base import READ_ERRORS, Reader
 from .counters import sample_counters
@@ -29,7 +30,7 @@ def capture(prog: Program, target: Target, deep: bool = False) -> Snapshot:
     ``deep`` also reads what diagnostics use: workqueue messages of the kernel
     log and the stacks of busy workers and of tasks waiting for work.
     """
-    with no_gc_pauses():
+    with no_gc_pauses(), page_reads(prog):
         return _capture(prog, target, deep)
 
 

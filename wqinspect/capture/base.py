@@ -16,6 +16,7 @@ from ..kernel.cache import per_program
 from ..kernel.cpus import cpus
 from ..kernel.layout import layout
 from ..kernel.pool import task_record
+from ..kernel.structs import reader
 from ..kernel.walk import LIMIT as WALK_LIMIT, WalkError, bad_node
 from ..kernel.work import RawWork, barrier_waiter, work_list, work_offsets
 from ..snapshot import Barrier, FuncRef, Module, ReadWarning, TaskRef, Work, Where
@@ -65,6 +66,8 @@ class Reader:
         self.pwq_owner: dict = {}
         self._funcs: dict[int, FuncRef] = {}
         self._work_data: dict[int, tuple] = {}
+        #: Equal values shared between objects (see Snapshot): lists by their items, dicts by their values.
+        self.shared: dict[tuple, object] = {}
         self._tasks: dict[int, TaskRef | None] = {}
         self._task_fields: dict[int, dict] = {}
         self._barrier_func = self.lay.wq_barrier_func
@@ -161,7 +164,7 @@ class Reader:
             names = d.flag_names()
             self._work_data[raw.data] = d, names
         func = self._funcs.get(raw.func) or self.func(raw.func)
-        work = Work(address=raw.address, func=func, data=d.raw, flag_names=list(names), color=d.color, where=where,
+        work = Work(address=raw.address, func=func, data=d.raw, flag_names=names, color=d.color, where=where,
                     position=position, pwq=d.pwq or None, pool_id=pool_id if pool_id is not None else d.pool_id,
                     worker=worker)
         if raw.func == self._barrier_func and raw.func is not None:
@@ -191,7 +194,7 @@ class Reader:
             # work_list() and work() written out as one loop, for lists of 100,000 items: the same
             # bounded, cycle-checked walk, one read per item, one Work per item.
             o = work_offsets(self.prog)
-            read, unpack, entry, size = self.prog.read, o.unpack, o.entry, o.size
+            read, unpack, entry, size = reader(self.prog), o.unpack, o.entry, o.size
             cache, funcs, barrier_func, append = self._work_data, self._funcs, self._barrier_func, out.append
             seen: set[int] = set()
             add = seen.add
@@ -211,7 +214,7 @@ class Reader:
                         except KeyError:
                             d, names = self.decoded(data)
                         ref = funcs.get(func) or self.func(func)
-                        append(Work(address=address, func=ref, data=d.raw, flag_names=list(names), color=d.color,
+                        append(Work(address=address, func=ref, data=d.raw, flag_names=names, color=d.color,
                                     where=where, position=n, pwq=d.pwq or None,
                                     pool_id=pool_id if pool_id is not None else d.pool_id, worker=worker))
                 n += 1

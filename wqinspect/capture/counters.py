@@ -9,6 +9,7 @@ from drgn import Program
 from ..kernel import stats as kstats
 from ..kernel import workqueue as kwq
 from ..kernel.layout import layout
+from ..kernel.structs import page_reads
 from ..snapshot import CountersSample, WqCounters
 from .base import Reader
 
@@ -27,11 +28,12 @@ def sample_counters(prog: Program) -> CountersSample:
     # or cancelled) costs that workqueue's row or the rest of the list for this interval, with a
     # warning; the next interval reads again.
     rows = []
-    for wq in r.collect("workqueues list", kwq.workqueue_addresses(prog)):
-        with r.guard(f"workqueue {wq:#x}"):
-            c = kstats.workqueue_counters(prog, wq, count_inactive=not has)
-            rows.append(WqCounters(c.address, c.name, system.get(c.address), lay.wq_kind(c.flags),
-                                   bool(c.flags & reclaim), c.stats, c.nr_active, c.in_flight, c.inactive))
+    with page_reads(prog):  # (the pwqs of several workqueues share a slab page)
+        for wq in r.collect("workqueues list", kwq.workqueue_addresses(prog)):
+            with r.guard(f"workqueue {wq:#x}"):
+                c = kstats.workqueue_counters(prog, wq, count_inactive=not has)
+                rows.append(WqCounters(c.address, c.name, system.get(c.address), lay.wq_kind(c.flags),
+                                       bool(c.flags & reclaim), c.stats, c.nr_active, c.in_flight, c.inactive))
     release, jiffies = "", 0
     with r.guard("kernel"):
         release = prog["init_uts_ns"].name.release.string_().decode(errors="replace")

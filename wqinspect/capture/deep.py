@@ -8,8 +8,8 @@ explain a wait or a stall are unwound (:func:`stacks` says which).
 from drgn import Object, offsetof
 
 from ..kernel import watchdog as kwd
-from ..kernel.structs import member_offset
-from ..kernel.walk import list_node_addresses
+from ..kernel.pool import task_walk_record
+from ..kernel.walk import follow, list_node_addresses
 from ..snapshot import LogRecord, Snapshot, TaskStack, Where
 from .base import READ_ERRORS, Reader
 
@@ -37,9 +37,10 @@ def stack(r: Reader, task: int, why: str) -> TaskStack:
         st.cpu = task_cpu(obj)
         st.on_cpu = bool(obj.on_cpu.value_()) if r.lay.task_on_cpu else False
         for pc, name, where in kwd.task_frames(r.prog, obj):
-            ref = r.func(pc)
-            text = where or name or ref.name or f"{pc:#x}"
-            st.frames.append(f"{text} [{ref.module}]" if ref.module else text)
+            # The symbol lookup of r.func() only where the frame has no name of its own.
+            module = r.module_of(pc)
+            text = where or name or r.func(pc).name or f"{pc:#x}"
+            st.frames.append(f"{text} [{module}]" if module else text)
     except Exception as e:  # noqa: BLE001 - drgn cannot unwind some tasks (e.g. running on a live CPU)
         st.error = f"{type(e).__name__}: {e}"
     return st
@@ -50,37 +51,52 @@ def frame_function(frame: str) -> str:
     return frame.split(" ", 1)[0].split("+", 1)[0]
 
 
-def all_tasks(r: Reader) -> list[int]:
-    """Every task but the idle ones, threads included: a bounded walk of ``init_task.tasks`` (thread
-    group leaders) and of each group's ``signal->thread_head``."""
+def _tasks_with_state(r: Reader) -> dict[int, int]:
+    """Every task but the idle ones, threads included, with its state: a bounded walk of
+    ``init_task.tasks`` (thread group leaders) and of each group's threads.  Each task is read once,
+    its state and links together; a group with one thread (every kworker) is known from its leader's
+    ``thread_node`` alone, which points to the group's ``signal->thread_head`` both ways."""
     prog = r.prog
-    task_t, signal_t = prog.type("struct task_struct"), prog.type("struct signal_struct")
-    tasks_off, node_off = offsetof(task_t, "tasks"), offsetof(task_t, "thread_node")
-    signal_off, head_off = offsetof(task_t, "signal"), offsetof(signal_t, "thread_head")
+    signal_t = prog.type("struct signal_struct")
+    rec = task_walk_record(prog)
+    tasks_off, node_off = rec.offset("tasks"), rec.offset("thread_next")
+    head_off = offsetof(signal_t, "thread_head")
     init = prog["init_task"].address_
-    found: dict[int, None] = {}
-    for node in r.collect("tasks", list_node_addresses(prog, init + tasks_off, TASKS_LIMIT)):
-        leader = node - tasks_off
+    found: dict[int, int] = {}
+
+    def visit(node: int) -> tuple[tuple[int, dict], int]:
+        f = rec.read(node - tasks_off)
+        return (node - tasks_off, f), f["tasks"]
+
+    def walk_leaders():
+        first = prog.read_word(init + tasks_off)
+        if first == init + tasks_off:
+            yield from list_node_addresses(prog, init + tasks_off, TASKS_LIMIT, first=first)
+            return
+        yield from follow(init + tasks_off, first, init + tasks_off, "list", TASKS_LIMIT, visit)
+
+    for leader, f in r.collect("tasks", walk_leaders()):
         with r.guard(f"task {leader:#x}"):
-            signal = prog.read_word(leader + signal_off)
-            for t in r.collect(f"threads of task {leader:#x}",
-                               list_node_addresses(prog, signal + head_off, TASKS_LIMIT)):
-                found.setdefault(t - node_off)
-            found.setdefault(leader)
-    return list(found)
+            head = f["signal"] + head_off
+            if not (f["thread_next"] == head and f["thread_prev"] == head):
+                for t in r.collect(f"threads of task {leader:#x}", list_node_addresses(prog, head, TASKS_LIMIT)):
+                    thread = t - node_off
+                    if thread not in found:
+                        with r.guard(f"task {thread:#x}"):
+                            found[thread] = rec.read(thread)["state"]
+            found.setdefault(leader, f["state"])
+    return found
 
 
 def blocked_tasks(r: Reader) -> list[int]:
     """The tasks in TASK_UNINTERRUPTIBLE, in pid order (the order of drgn's for_each_task())."""
-    prog = r.prog
-    state_off = member_offset(prog, "struct task_struct", r.lay.task_state)
     out = {}
-    for t in all_tasks(r):
-        try:
-            if prog.read_u32(t + state_off) == _UNINTERRUPTIBLE:
+    for t, state in _tasks_with_state(r).items():
+        if state == _UNINTERRUPTIBLE:
+            try:
                 out[t] = r.task_fields(t)["pid"]
-        except READ_ERRORS:
-            continue
+            except READ_ERRORS:
+                continue
     return sorted(out, key=out.__getitem__)
 
 

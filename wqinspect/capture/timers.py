@@ -75,7 +75,7 @@ def delayed_works(r: Reader) -> tuple[list[Work], list[BrokenTimer]]:
             raw, wq, target = timer_delayed_work(r.prog, t.address)
             d, names = r.decoded(raw.data)
             works.append(Work(
-                address=raw.address, func=r.func(raw.func), data=d.raw, flag_names=list(names),
+                address=raw.address, func=r.func(raw.func), data=d.raw, flag_names=names,
                 where=Where.DELAYED, wq=wq or None, pool_id=d.pool_id,
                 delayed=DelayedTimer(t.address, t.expires, t.cpu, None if target == unbound_cpu else target),
             ))
@@ -91,7 +91,7 @@ def _live_delayed_work(r: Reader, t: WheelTimer, unbound_cpu: int | None) -> Wor
     d, names = r.decoded(raw.data)
     if not r.is_code(raw.func) or "PENDING" not in names:
         return None
-    return Work(address=raw.address, func=r.func(raw.func), data=d.raw, flag_names=list(names),
+    return Work(address=raw.address, func=r.func(raw.func), data=d.raw, flag_names=names,
                 where=Where.DELAYED, wq=wq or None, pool_id=d.pool_id,
                 delayed=DelayedTimer(t.address, t.expires, t.cpu, None if target == unbound_cpu else target))
 
@@ -108,6 +108,6 @@ def rcu_works(r: Reader) -> list[Work]:
         with r.guard(f"rcu_work {head:#x}"):
             raw, wq = rcu_work_of(r.prog, head)
             d, names = r.decoded(raw.data)
-            out.append(Work(address=raw.address, func=r.func(raw.func), data=d.raw, flag_names=list(names),
+            out.append(Work(address=raw.address, func=r.func(raw.func), data=d.raw, flag_names=names,
                             where=Where.RCU, wq=wq or None, pool_id=d.pool_id, rcu_cpu=cpu))
     return out

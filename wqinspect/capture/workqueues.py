@@ -1,14 +1,16 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Workqueues and what hangs off them: pwqs and their inactive items, flushers, node_nr_active, maydays.
 
-Each workqueue, pwq, flusher and node counter is read with one bulk read; the
-per-cpu pwq slots with one word each; the lists are walked with raw words.
+Each workqueue, pwq, flusher and node counter is read with one bulk read, a pwq's
+record carrying its link to the next one; the per-cpu pwq slots of all workqueues
+with one read per CPU and per-cpu chunk; the other lists are walked with raw words.
 """
+
 
 from ..kernel.cpus import cpumask_cpus
 from ..kernel.pool import attrs_record, pool_record, worker_record
 from ..kernel.structs import member_offset, words
-from ..kernel.walk import list_node_addresses
+from ..kernel.walk import LIMIT, follow, list_node_addresses
 from ..kernel.workqueue import (affinity_scope_names, completion_waiters, cpu_to_node, flexible_array,
                                 flusher_record, nr_active_record, pwq_list_offset, pwq_record, workqueue_addresses,
                                 workqueue_record)
@@ -23,9 +25,16 @@ def read_workqueues(r: Reader, system: dict[int, str]) -> tuple[list[Workqueue],
     rescuers that are attached to no pool (so on no pool's list)."""
     wqs, workers, works = [], [], []
     seen = getattr(r, "seen_workers", set())
+    # Each workqueue is read once here: the per-cpu pwq slots of all of them are then read together.
+    fields: dict[int, dict] = {}
+    rec = workqueue_record(r.prog)
     for address in r.collect("workqueues", workqueue_addresses(r.prog)):
         with r.guard(f"workqueue {address:#x}"):
-            out, wworks = read_workqueue(r, address, system)
+            fields[address] = rec.read(address)
+    percpu_words = _percpu_slots(r, [f["cpu_pwq"] for f in fields.values()]) if r.lay.wq_cpu_pwq == "cpu_pwq" else {}
+    for address, wq in fields.items():
+        with r.guard(f"workqueue {address:#x}"):
+            out, wworks = read_workqueue(r, address, system, wq, percpu_words)
             wqs.append(out)
             works += wworks
             if out.rescuer and out.rescuer not in seen:
@@ -45,10 +54,62 @@ def _list(r: Reader, what: str, head: int, first: int, last: int, node_off: int)
     return [n - node_off for n in r.collect(what, list_node_addresses(r.prog, head, first=first, last=last))]
 
 
-def read_workqueue(r: Reader, address: int, system: dict[int, str]) -> tuple[Workqueue, list[Work]]:
+def _pwqs(r: Reader, what: str, head: int, first: int, last: int, rec) -> list[tuple[int, dict]]:
+    """The pwqs on a workqueue's ``pwqs`` list, each read once: its record carries the next link (the
+    bounded, cycle-checked walk of list_node_addresses(), without a read of each node on its own)."""
+    if first == head and last == head:
+        return []
+    node_off = pwq_list_offset(r.prog, "pwqs_node")
+
+    def visit(node: int) -> tuple[tuple[int, dict], int]:
+        fields = rec.read(node - node_off)
+        return (node - node_off, fields), fields["pwqs_next"]
+
+    def walk():
+        if first == head:  # a damaged head: next says empty, prev does not
+            yield from list_node_addresses(r.prog, head, first=first, last=last)
+        yield from follow(head, first, head, "list", LIMIT, visit)
+
+    return r.collect(what, walk())
+
+
+#: Per-cpu slots closer together than this are read with one read.
+_SLOTS_GAP = 1 << 16
+
+
+def _percpu_slots(r: Reader, pointers: list[int]) -> dict[int, int]:
+    """The words at ``per_cpu_ptr(p, cpu)`` for each pointer and possible CPU, {address: word}.
+    Workqueues allocate their slots one after another, so a CPU's slots lie in a few dense runs of
+    its per-cpu area (one per percpu chunk): each run is read with one read.  A run that cannot be
+    read (a hole in a chunk) is left out: the caller reads those slots one by one."""
+    prog, c = r.prog, r.cpus
+    pointers = [p for p in pointers if p]
+    out: dict[int, int] = {}
+    for cpu in c.possible:
+        addrs = sorted(c.per_cpu_ptr(p, cpu) for p in pointers)
+        start = 0
+        for i in range(1, len(addrs) + 1):
+            if i < len(addrs) and addrs[i] - addrs[i - 1] <= _SLOTS_GAP:
+                continue
+            run, start = addrs[start:i], i
+            if len(run) < 2:
+                continue
+            lo = run[0]
+            try:
+                block = words(prog, lo, (run[-1] - lo) // 8 + 1)
+            except READ_ERRORS:
+                continue
+            out.update((a, block[(a - lo) // 8]) for a in run if (a - lo) % 8 == 0)
+    return out
+
+
+def read_workqueue(r: Reader, address: int, system: dict[int, str], wq: dict | None = None,
+                   percpu_words: dict[int, int] | None = None) -> tuple[Workqueue, list[Work]]:
+    """The workqueue at ``address`` (``wq``: its record, if read already; ``percpu_words``: per-cpu words
+    read already, see _percpu_slots) with its pwqs and their inactive items."""
     prog, lay = r.prog, r.lay
     rec = workqueue_record(prog)
-    wq = rec.read(address)
+    wq = wq or rec.read(address)
     flags = wq["flags"]
     if lay.wq_max_active:
         max_active, saved, min_active = wq["max_active"], wq["saved_max_active"], wq["min_active"]
@@ -125,14 +186,13 @@ def read_workqueue(r: Reader, address: int, system: dict[int, str]) -> tuple[Wor
     cpu_map: dict[int, list[int]] = {}
     slots: dict[int, int] = {}
     with r.guard(f"{what} per-cpu pwqs"):
-        for p in _pwq_slots(r, address, wq, tbl_off, cpu_map):
+        for p in _pwq_slots(r, address, wq, tbl_off, cpu_map, percpu_words or {}):
             slots[p] = slots.get(p, 0) + 1
     works: list[Work] = []
     prec = pwq_record(prog)
-    for p in _list(r, f"{what} pwqs", address + rec.offset("pwqs"), wq["pwqs"], wq["pwqs_prev"],
-                   pwq_list_offset(prog, "pwqs_node")):
+    for p, fields in _pwqs(r, f"{what} pwqs", address + rec.offset("pwqs"), wq["pwqs"], wq["pwqs_prev"], prec):
         try:  # as r.guard(), without a context manager per pwq
-            pwq, inactive = read_pwq(r, p, out, cpu_map, maydays, pending, prec)
+            pwq, inactive = read_pwq(r, p, out, cpu_map, maydays, pending, prec, fields)
         except READ_ERRORS as e:
             r.warn(f"pwq {p:#x} of {what}", fault_text(e))
             continue
@@ -144,7 +204,8 @@ def read_workqueue(r: Reader, address: int, system: dict[int, str]) -> tuple[Wor
     return out, works
 
 
-def _pwq_slots(r: Reader, address: int, wq: dict, tbl_off: int | None, cpu_map: dict[int, list[int]]) -> list[int]:
+def _pwq_slots(r: Reader, address: int, wq: dict, tbl_off: int | None, cpu_map: dict[int, list[int]],
+               read: dict[int, int]) -> list[int]:
     """Fill ``cpu_map`` (pwq -> CPUs whose slot points to it) and return the pwq of each slot the workqueue
     holds a reference through: every possible CPU's ``cpu_pwq``, or before v6.6 the per-cpu pwqs or the
     ``numa_pwq_tbl`` node slots; then ``dfl_pwq``."""
@@ -153,7 +214,8 @@ def _pwq_slots(r: Reader, address: int, wq: dict, tbl_off: int | None, cpu_map: 
     out = []
     if lay.wq_cpu_pwq == "cpu_pwq":
         for cpu in c.possible:
-            p = prog.read_word(c.per_cpu_ptr(percpu, cpu))
+            slot = c.per_cpu_ptr(percpu, cpu)
+            p = read[slot] if slot in read else prog.read_word(slot)
             cpu_map.setdefault(p, []).append(cpu)
             out.append(p)
     elif percpu:
@@ -188,23 +250,33 @@ def pool_id(r: Reader, pool: int) -> int:
 
 
 def read_pwq(r: Reader, address: int, wq: Workqueue, cpu_map, maydays, pending,
-             rec=None) -> tuple[Pwq, list[Work]]:
+             rec=None, p: dict | None = None) -> tuple[Pwq, list[Work]]:
+    """The pwq at ``address`` (``p``: its record, if read already) and its inactive items."""
     prog, lay = r.prog, r.lay
     rec = rec or pwq_record(prog)
-    p = rec.read(address)
+    p = p or rec.read(address)
     r.pwq_owner[address] = wq
     pid = pool_id(r, p["pool"])
+    # Most pwqs of a large state hold nothing: their (zero) counters are one list and one dict.
+    in_flight = r.shared.setdefault(tuple(p["nr_in_flight"]), p["nr_in_flight"])
+    stats = None
+    if lay.pwq_stats:
+        key = ("stats", *p["stats"])
+        stats = r.shared.get(key) or r.shared.setdefault(key, dict(zip(lay.pwq_stats, p["stats"])))
     pwq = Pwq(
         address=address, pool_id=pid, pool=p["pool"], work_color=p["work_color"], flush_color=p["flush_color"],
-        refcnt=p["refcnt"], nr_in_flight=p["nr_in_flight"], nr_active=p["nr_active"],
+        refcnt=p["refcnt"], nr_in_flight=in_flight, nr_active=p["nr_active"],
         max_active=None if lay.wq_max_active else p["max_active"],
         plugged=bool(p["plugged"]) if lay.pwq_plugged else None,
         on_mayday=address in maydays, pending=address in pending, cpus=cpu_map.get(address, []),
         is_default=address == wq.dfl_pwq,
-        stats=dict(zip(lay.pwq_stats, p["stats"])) if lay.pwq_stats else None,
+        stats=stats,
     )
-    works = r.work_items(f"pwq {address:#x} inactive_works", address + rec.offset("inactive_works"),
-                         p["inactive_works"], p["inactive_works_prev"], Where.INACTIVE, pid)
+    head = address + rec.offsets["inactive_works"]
+    if p["inactive_works"] == head and p["inactive_works_prev"] == head:
+        return pwq, []  # empty, and head->prev agrees (most pwqs: no work_items() call, no message made)
+    works = r.work_items(f"pwq {address:#x} inactive_works", head, p["inactive_works"], p["inactive_works_prev"],
+                         Where.INACTIVE, pid)
     for w in works:
         if w.pwq != address:
             # The list an item sits on says which pwq holds it; a data word that disagrees is damaged.

@@ -58,6 +58,14 @@ def task_record(prog: Program) -> Record:
         "sum_exec_runtime": "se.sum_exec_runtime", "cpus_ptr": "cpus_ptr"})
 
 
+def task_walk_record(prog: Program) -> Record:
+    """What a walk of every task reads of each: its state and its links to the next group leader and the
+    other threads of its group."""
+    return record(prog, "struct task_struct", {
+        "state": layout(prog).task_state, "tasks": "tasks.next", "signal": "signal",
+        "thread_next": "thread_node.next", "thread_prev": "thread_node.prev"})
+
+
 def worker_comm(prog: Program, worker: dict, pool: dict | None, task_comm: str | None,
                 rescue_wq_name: str | None) -> str | None:
     """

@@ -11,12 +11,12 @@ counts that exist there.
 
 import struct
 from dataclasses import dataclass
-from operator import add
 
-from drgn import Program, offsetof, sizeof
+from drgn import PlatformFlags, Program, offsetof, sizeof
 
 from .layout import layout
-from .walk import list_node_addresses
+from .structs import reader
+from .walk import LIMIT, bad_node, list_node_addresses
 
 
 @dataclass
@@ -49,13 +49,15 @@ class _Offsets:
         self.inactive = offsetof(pwq, lay.pwq_inactive_list)
         self.stat_names = lay.pwq_stats
         self.stats = offsetof(pwq, "stats") if lay.pwq_stats else None
-        # nr_in_flight[], nr_active and stats[] of a pwq with one read and one unpack.
-        fields = [(self.in_flight, f"{self.nr_colors}i", 4 * self.nr_colors), (self.nr_active, "i", 4)]
+        # nr_in_flight[], nr_active, stats[] and the next pwq's link of a pwq with one read and one unpack.
+        fields = [(self.in_flight, f"{self.nr_colors}i", 4 * self.nr_colors), (self.nr_active, "i", 4),
+                  (self.pwq_node, "Q", 8)]
         if self.stats is not None:
             fields.append((self.stats, f"{len(self.stat_names)}Q", 8 * len(self.stat_names)))
         fields.sort()
         self.lo = pos = fields[0][0]
-        fmt = "<"
+        little = bool(prog.platform.flags & PlatformFlags.IS_LITTLE_ENDIAN) if prog.platform else True
+        fmt = "<" if little else ">"
         for off, code, size in fields:
             fmt += (f"{off - pos}x" if off > pos else "") + code
             pos = off + size
@@ -68,6 +70,13 @@ class _Offsets:
             i += size // (8 if code.endswith("Q") else 4)
         self.at_in_flight, self.at_active = at[self.in_flight], at[self.nr_active]
         self.at_stats = at.get(self.stats)
+        self.at_next = at[self.pwq_node]
+        self.nvalues = i
+        # The workqueue's name, flags and pwqs list head.
+        self.wq_lo = min(self.wq_pwqs, self.wq_name, self.wq_flags)
+        self.wq_span = max(self.wq_pwqs + 16, self.wq_name + self.wq_name_len, self.wq_flags + 4) - self.wq_lo
+        self.u32 = struct.Struct(fmt[0] + "I")
+        self.two_words = struct.Struct(fmt[0] + "QQ")
 
 
 def _offsets(prog: Program) -> _Offsets:
@@ -86,20 +95,35 @@ def workqueue_counters(prog: Program, wq: int, count_inactive: bool = False) -> 
     """Counters of the ``struct workqueue_struct`` at ``wq``, summed over its pwqs."""
     o = _offsets(prog)
     nstats = len(o.stat_names)
-    name = prog.read(wq + o.wq_name, o.wq_name_len).split(b"\0", 1)[0].decode(errors="replace")
-    flags = prog.read_u32(wq + o.wq_flags)
-    totals = [0] * nstats
-    active = in_flight = inactive = 0
-    read, unpack, lo, span = prog.read, o.unpack, o.lo - o.pwq_node, o.span
-    fl, a, st = o.at_in_flight, o.at_active, o.at_stats
-    for pnode in list_node_addresses(prog, wq + o.wq_pwqs):
-        pwq = pnode - o.pwq_node
+    # The name, the flags and the pwqs list head with one read.
+    read = reader(prog)
+    raw = read(wq + o.wq_lo, o.wq_span)
+    name = raw[o.wq_name - o.wq_lo:][:o.wq_name_len].split(b"\0", 1)[0].decode(errors="replace")
+    flags, = o.u32.unpack_from(raw, o.wq_flags - o.wq_lo)
+    head = wq + o.wq_pwqs
+    pnode, last = o.two_words.unpack_from(raw, o.wq_pwqs - o.wq_lo)
+    unpack, lo, span, nx = o.unpack, o.lo - o.pwq_node, o.span, o.at_next
+    # The pwqs list, walked as list_node_addresses() walks it, but each node's next link comes from the
+    # one read of the pwq's counters: one read per pwq (this loop runs for every pwq of every workqueue),
+    # and the sums are taken in C at the end.
+    if pnode == head:
+        list(list_node_addresses(prog, head, first=head, last=last))  # empty, or WalkError for a damaged head
+    seen: set[int] = set()
+    rows = []
+    while pnode != head:
+        if pnode == 0 or pnode in seen or len(seen) >= LIMIT:
+            raise bad_node(pnode, seen, head, "list", LIMIT)
+        seen.add(pnode)
         v = unpack(read(pnode + lo, span))
-        active += v[a]
-        in_flight += sum(v[fl:fl + o.nr_colors])
-        if nstats:
-            totals = list(map(add, totals, v[st:st + nstats]))
-        if count_inactive:
-            inactive += sum(1 for _ in list_node_addresses(prog, pwq + o.inactive))
+        rows.append(v)
+        pnode = v[nx]
+    sums = list(map(sum, zip(*rows))) if rows else [0] * o.nvalues
+    active = sums[o.at_active]
+    in_flight = sum(sums[o.at_in_flight:o.at_in_flight + o.nr_colors])
+    totals = sums[o.at_stats:o.at_stats + nstats] if nstats else []
+    inactive = 0
+    if count_inactive:
+        for pnode in seen:
+            inactive += sum(1 for _ in list_node_addresses(prog, pnode - o.pwq_node + o.inactive))
     return WqCounters(wq, name, flags, dict(zip(o.stat_names, totals)) if nstats else None, active,
                       in_flight, inactive if count_inactive else None)

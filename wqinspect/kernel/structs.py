@@ -10,10 +10,11 @@ callers ask :func:`wqinspect.kernel.layout.layout` what exists, not the type.
 """
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from drgn import Object, PlatformFlags, Program, Type, TypeKind, sizeof
+from drgn import FaultError, Object, PlatformFlags, Program, Type, TypeKind, sizeof
 
 _INT = {1: "b", 2: "h", 4: "i", 8: "q"}
 
@@ -130,7 +131,11 @@ class Record:
         return env["decode"]
 
     def read(self, address: int) -> dict[str, Any]:
-        """Read the struct at ``address`` (one memory read) and decode it."""
+        """Read the struct at ``address`` (one memory read, or a slice of its page during a capture:
+        :func:`page_reads`) and decode it."""
+        pages = self.prog.cache.get(_PAGE_READS)
+        if pages is not None:
+            return self.decode(pages.read(address + self.lo, self.span))
         return self.decode(self.prog.read(address + self.lo, self.span))
 
     def offset(self, name: str) -> int:
@@ -161,6 +166,59 @@ def member_offset(prog: Program, type_name: str, path: str) -> int | None:
         off = None
     prog.cache[key] = off
     return off
+
+
+#: Reads inside one page of this size are served by one read of the page (PageReads).
+PAGE = 4096
+_PAGE_READS = "wqinspect_page_reads"
+
+
+class PageReads:
+    """While a capture runs (:func:`page_reads`), a read inside one page costs one read of the whole
+    page, shared by every object in it: the work items of one array, the pwqs of one slab page, a
+    task's fields.  Over QMP each read is a request to QEMU; from a vmcore a slice of a page read
+    before still costs less than a read.  A page that cannot be read whole is read object by object,
+    as without pages, so that a fault says what it always said.  The pages are dropped when the
+    capture ends (a live kernel changes between captures) and when there are ``limit`` of them (4 MiB)."""
+
+    __slots__ = ("prog", "pages", "limit")
+
+    def __init__(self, prog: Program, limit: int = 1024):
+        self.prog, self.pages, self.limit = prog, {}, limit
+
+    def read(self, address: int, size: int) -> bytes:
+        page = address & -PAGE
+        off = address - page
+        if off + size > PAGE:
+            return self.prog.read(address, size)
+        buf = self.pages.get(page)
+        if buf is None:
+            if len(self.pages) >= self.limit:
+                self.pages.clear()
+            try:
+                buf = self.prog.read(page, PAGE)
+            except (FaultError, ValueError, OverflowError):
+                buf = b""
+            self.pages[page] = buf
+        if not buf:
+            return self.prog.read(address, size)
+        return buf[off:off + size]
+
+
+@contextmanager
+def page_reads(prog: Program) -> Iterator[PageReads]:
+    """Serve the reads of :class:`Record` and :func:`reader` from whole pages until the block ends."""
+    pages = prog.cache[_PAGE_READS] = PageReads(prog)
+    try:
+        yield pages
+    finally:
+        prog.cache.pop(_PAGE_READS, None)
+
+
+def reader(prog: Program):
+    """``read(address, size)``: the page reads of a running capture (:func:`page_reads`), else ``prog.read``."""
+    pages = prog.cache.get(_PAGE_READS)
+    return prog.read if pages is None else pages.read
 
 
 def words(prog: Program, address: int, count: int) -> list[int]:

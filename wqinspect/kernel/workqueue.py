@@ -8,7 +8,9 @@ and walks their lists with raw words (:mod:`wqinspect.kernel.walk`).
 Kernel-version differences come from :func:`wqinspect.kernel.layout.layout`.
 """
 
+import mmap
 import re
+import struct
 from operator import attrgetter, methodcaller
 from typing import Iterator
 
@@ -55,7 +57,7 @@ def pwq_record(prog: Program) -> Record:
     members = {
         "pool": "pool", "work_color": "work_color", "flush_color": "flush_color", "refcnt": "refcnt",
         "nr_in_flight": "nr_in_flight", "nr_active": "nr_active", "inactive_works": f"{lay.pwq_inactive_list}.next",
-        "inactive_works_prev": f"{lay.pwq_inactive_list}.prev",
+        "inactive_works_prev": f"{lay.pwq_inactive_list}.prev", "pwqs_next": "pwqs_node.next",
     }
     if not lay.wq_max_active:
         members["max_active"] = "max_active"
@@ -107,6 +109,47 @@ def completion_waiters(prog: Program, done: int) -> Iterator[int]:
         yield prog.read_word(node - node_off + task_off)
 
 
+#: The names of the system workqueues' variables (system_wq, system_bh_wq, system_dfl_long_wq ...).
+_SYSTEM_WQ = rb"system_\w*wq"
+
+
+def _elf_symbol_names(prog: Program, pattern: bytes) -> list[str] | None:
+    """The names in vmlinux's ELF symbol string table that match ``pattern`` (each to be looked up in the
+    debug info), or None where vmlinux's file is not known."""
+    try:
+        path = prog.main_module().debug_file_path
+    except LookupError:
+        return None
+    return symtab_names(path, pattern) if path else None
+
+
+def symtab_names(path: str, pattern: bytes) -> list[str] | None:
+    """The names in an ELF file's symbol string table that match ``pattern`` in full: one regular
+    expression over the table, where ``prog.symbols()`` would make 200,000 Python objects first.
+    None when the file is not a 64-bit ELF with a symbol table."""
+    try:
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            if m[:5] != b"\x7fELF\x02":
+                return None
+            end = "<" if m[5] == 1 else ">"
+            shoff, = struct.unpack_from(end + "Q", m, 0x28)
+            shentsize, shnum = struct.unpack_from(end + "HH", m, 0x3a)
+            for i in range(shnum):
+                sh_type, = struct.unpack_from(end + "I", m, shoff + i * shentsize + 4)
+                if sh_type == 2:  # SHT_SYMTAB; its sh_link is the string table
+                    link, = struct.unpack_from(end + "I", m, shoff + i * shentsize + 0x28)
+                    s_off, s_size = struct.unpack_from(end + "QQ", m, shoff + link * shentsize + 0x18)
+                    table = m[s_off:s_off + s_size]
+                    # The linker shares suffixes: "system_wq" is the tail of "__kstrtab_system_wq".
+                    found = set()
+                    for n in re.findall(pattern + rb"(?=\0)", table):
+                        found.update(n[i:].decode() for i in range(len(n)) if re.fullmatch(pattern, n[i:]))
+                    return sorted(found)
+    except (OSError, ValueError, struct.error):
+        return None
+    return None
+
+
 def system_workqueues(prog: Program) -> dict[int, str]:
     """
     The kernel's system workqueues: {address of the workqueue: variable name}.
@@ -119,10 +162,12 @@ def system_workqueues(prog: Program) -> dict[int, str]:
     except KeyError:
         pass
     found: dict[int, str] = {}
-    pattern = re.compile(r"system_\w*wq")
-    # 200,000 symbols: their names are filtered by C iterators before any Python code sees them.
-    names = sorted(set(filter(pattern.fullmatch, filter(methodcaller("startswith", "system_"),
-                                                        map(attrgetter("name"), prog.symbols())))))
+    names = _elf_symbol_names(prog, _SYSTEM_WQ)
+    if names is None:
+        # 200,000 symbols: their names are filtered by C iterators before any Python code sees them.
+        pattern = re.compile(_SYSTEM_WQ.decode())
+        names = sorted(set(filter(pattern.fullmatch, filter(methodcaller("startswith", "system_"),
+                                                            map(attrgetter("name"), prog.symbols())))))
     for name in names:
         try:
             var = prog.variable(name)

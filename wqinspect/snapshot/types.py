@@ -611,6 +611,13 @@ class Crash(_S):
 
 
 class Snapshot(_S, dict=True):
+    """Everything read from one kernel at one time.
+
+    A captured snapshot shares equal lists and dicts between its objects (the flag names of work
+    items with one data word, the counters of idle pwqs): change it by assigning fields, never by
+    changing a list or dict in place.
+    """
+
     kernel: KernelInfo
     target: Target
     workqueues: list[Workqueue] = []

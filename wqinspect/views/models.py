@@ -10,6 +10,8 @@ them, never formatted text.
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import filterfalse
+from operator import attrgetter
 
 from ..snapshot import Pool, Pwq, Snapshot, Where, Work, Worker, Workqueue, jiffies_to_msecs
 from .render import Options
@@ -225,7 +227,7 @@ class CheckView(View):
 
     def __post_init__(self):
         r = self.report
-        self.rows = r.results if self.show_all else [x for x in r.results if x.verdict != "ok"]
+        self.rows = r.results if self.show_all else list(filterfalse(attrgetter("ok"), r.results))
         self.summary = r.summary()
 
 

@@ -17,7 +17,8 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from itertools import chain, islice
 from dataclasses import dataclass, field
 
 import msgspec
@@ -34,6 +35,8 @@ NAME_MIN = 24
 WRAP_MIN = 16
 COMFORT = 40
 GAP = "  "
+#: Piped, a table of more rows than this is written as its rows are made (Writer._stream).
+STREAM_ROWS = 1000
 
 
 @dataclass
@@ -221,7 +224,14 @@ class Writer:
     def table(self, t: Table) -> None:
         o = self.opts
         ncol = len(t.columns)
-        rows = list(t.rows)
+        if o.terminal:
+            rows = list(t.rows)
+        else:
+            it = iter(t.rows)
+            rows = list(islice(it, STREAM_ROWS + 1))
+            if len(rows) > STREAM_ROWS:
+                self._stream(t, rows, it)
+                return
         data = [list(c) for c in zip(*rows)] if rows else [[] for _ in range(ncol)]
         changed = False
         for i, col in enumerate(data):  # one test per column; escape() keeps a printable (Styled) cell as it is
@@ -299,6 +309,32 @@ class Writer:
             self.note(f, "dim")
         if hidden:
             self.note(f"({hidden} column(s) left out to fit {o.width} columns: -w shows them)", "dim")
+
+    def _stream(self, t: Table, head: list[tuple], rest: Iterator[tuple]) -> None:
+        """A piped table of more than STREAM_ROWS rows, written as its rows are made: its widths are
+        those of its first rows (a wider cell later pushes the rest of its line right; nothing is cut),
+        and it keeps every column (whether one stays empty is not known before the end)."""
+        last = len(t.columns) - 1
+
+        def clean(r: tuple) -> list:
+            return [("-" if c == "" and j < last else c if c.isprintable() else escape(c)) for j, c in enumerate(r)]
+
+        first = [clean(r) for r in head]
+        names = [c.name for c in t.columns]
+        widths = [max(cell_len(n), max((cell_len(r[j]) for r in first), default=0)) for j, n in enumerate(names)]
+        right = [c.right for c in t.columns]
+        if t.title:
+            self.out.write(escape(t.title) + "\n")
+        write, line = self.out.write, self._line
+        write(line(names, widths, right) + "\n")
+        rows = chain(first, map(clean, rest))
+        while True:
+            block = [line(r, widths, right) for r in islice(rows, 1024)]
+            if not block:
+                break
+            write("\n".join(block) + "\n")
+        for f in t.footer:
+            self.note(f, "dim")
 
     def _line(self, cells, widths, right) -> str:
         last = len(cells) - 1

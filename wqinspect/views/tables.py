@@ -258,7 +258,7 @@ def check(v: m.CheckView) -> Iterator:
                     ((r.check, r.object, r.expected, r.found, Styled(str(r.verdict), style.get(r.verdict, "green")))
                      for r in v.rows))
     n_v, n_t = len(report.violated), len(report.transient)
-    yield Note(f"{len(report.results)} results: " + (f"{n_v} violated" if n_v else "every invariant holds")
+    yield Note(f"{report.checked} results: " + (f"{n_v} violated" if n_v else "every invariant holds")
                + (f", {n_t} transient (gone when re-read; {report.reads} reads)" if n_t else ""),
                "bold red" if n_v else "bold green")
     yield from warnings(v.snap.warnings)
