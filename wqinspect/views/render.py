@@ -316,8 +316,10 @@ class Writer:
         and it keeps every column (whether one stays empty is not known before the end)."""
         last = len(t.columns) - 1
 
-        def clean(r: tuple) -> list:
-            return [("-" if c == "" and j < last else c if c.isprintable() else escape(c)) for j, c in enumerate(r)]
+        def clean(r: tuple) -> tuple:
+            if "".join(r).isprintable() and "" not in r[:last]:
+                return r  # (most rows)
+            return tuple("-" if c == "" and j < last else c if c.isprintable() else escape(c) for j, c in enumerate(r))
 
         first = [clean(r) for r in head]
         names = [c.name for c in t.columns]
@@ -327,9 +329,12 @@ class Writer:
             self.out.write(escape(t.title) + "\n")
         write, line = self.out.write, self._line
         write(line(names, widths, right) + "\n")
+        # str.format pads ASCII cells as _line() does (a wider cell is not cut); other rows go through _line().
+        fmt = GAP.join(("{:>%d}" if right[j] else "{:<%d}") % widths[j] if (j < last or right[j]) else "{}"
+                       for j in range(last + 1)).format
         rows = chain(first, map(clean, rest))
         while True:
-            block = [line(r, widths, right) for r in islice(rows, 1024)]
+            block = [fmt(*r).rstrip() if "".join(r).isascii() else line(r, widths, right) for r in islice(rows, 1024)]
             if not block:
                 break
             write("\n".join(block) + "\n")
