@@ -55,6 +55,14 @@ def idle_worker(snap):
     return snap.worker(pool.idle[0])
 
 
+def add_stray_item(s):
+    """A copy of a queued item, in the same pool, whose data word names a pwq no workqueue has."""
+    stray = copy.deepcopy(item(s, "wqi_flush", "worklist") if any(
+        w.where == "worklist" and w.wq_name == "wqi_flush" for w in s.works) else item(s, "wqi_barrier", "scheduled"))
+    stray.address, stray.pwq, stray.barrier = 0xdead000, 0xbad0000, None
+    s.works = s.works + [stray]
+
+
 def add_overflow(s):
     wq(s, "wqi_flush").flusher_overflow.append(Flusher(0x1234, -1, "overflow"))
 
@@ -88,6 +96,7 @@ DOCTORINGS = {
                        "WQ_MEM_RECLAIM and a rescuer"),
     "barrier.waiter": (lambda s: setattr(item(s, "wqi_barrier", "scheduled").barrier, "waiter", None),
                        "a waiting task"),
+    "works.pwq": (add_stray_item, "a pwq on a workqueue's pwqs list"),
     "read.complete": (lambda s: s.warnings.append(ReadWarning("pool 3 worklist", "FaultError: could not read")),
                       "read without warnings"),
 }

@@ -12,6 +12,8 @@ from typing import Iterator
 
 from drgn import Program, offsetof
 
+from .structs import words
+
 #: The most nodes a single list walk visits.
 LIMIT = 10_000_000
 #: Offset of ``prev`` in ``struct list_head``.
@@ -120,9 +122,7 @@ def xarray_entries(prog: Program, xa: int, limit: int = 1 << 20) -> Iterator[tup
         shift = prog.read_u8(node + shift_off)
         if shift % chunk_shift or shift >= 64 or (parent_shift is not None and shift != parent_shift - chunk_shift):
             raise WalkError(f"xarray at {xa:#x}: node {node:#x} has an impossible shift {shift}")
-        raw = prog.read(node + slots_off, 8 * nslots)
-        for i in range(nslots):
-            e = int.from_bytes(raw[8 * i:8 * i + 8], "little")
+        for i, e in enumerate(words(prog, node + slots_off, nslots)):
             if not e:
                 continue
             at = index + (i << shift)

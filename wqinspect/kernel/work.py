@@ -41,7 +41,7 @@ def work_offsets(prog: Program) -> _WorkOffsets:
         t = prog.type("struct work_struct")
         d, e, f = offsetof(t, "data"), offsetof(t, "entry"), offsetof(t, "func")
         fields = sorted([(d, "data"), (e, "next"), (f, "func")])
-        fmt, pos = "<", 0
+        fmt, pos = "<" if prog.platform.flags & PlatformFlags.IS_LITTLE_ENDIAN else ">", 0
         for off, _ in fields:
             fmt += f"{off - pos}xQ" if off > pos else "Q"
             pos = off + 8

@@ -385,6 +385,21 @@ def _refcnt(ix):
                          f"{', mayday' if p.on_mayday else ''})", str(p.refcnt), p.refcnt >= need)
 
 
+#: Where an item's pwq comes from its data word or its worker's current_pwq (an inactive item is on its
+#: pwq's own list: the reader counts it there).
+_NAMES_ITS_PWQ = frozenset((Where.WORKLIST, Where.SCHEDULED, Where.RUNNING))
+
+
+@check("works.pwq", "every queued, scheduled or running item names a pwq of a workqueue (the pwq it holds a "
+       "reference on)")
+def _work_pwq(ix):
+    pwqs = ix.snap.ix.pwqs
+    for w in ix.snap.works:
+        if w.where in _NAMES_ITS_PWQ:
+            yield Result("works.pwq", partial(_work_object, w), "a pwq on a workqueue's pwqs list",
+                         "no pwq" if w.pwq is None else f"pwq {w.pwq:#x}", w.pwq in pwqs)
+
+
 # ---- pools and workers (§10.4)
 
 @check("pool.nr_idle", "nr_idle is the length of the idle list")
