@@ -62,7 +62,12 @@ class _Gen:
         if isinstance(t, mi.Metadata):
             t = t.type
         if _plain(t):
-            return x if _scalar(t) else f"_tb({x})"
+            if _scalar(t):
+                return x
+            if isinstance(t, (mi.ListType, mi.VarTupleType)) and _scalar(t.item_type) and not isinstance(
+                    t.item_type, mi.FloatType):
+                return f"list({x})"  # (a list of names or numbers: a copy, as msgspec.to_builtins gives)
+            return f"_tb({x})"
         y = f"_y{depth}"
         if isinstance(t, mi.UnionType):
             inner = [u for u in t.types if not isinstance(u, mi.NoneType)]
