@@ -15,6 +15,8 @@ from .base import READ_ERRORS, Reader
 
 #: The most tasks (threads included) walked when looking for tasks blocked in a flush.
 TASKS_LIMIT = 1 << 22
+#: The most busy workers off the CPU unwound in one pool with queued work (longest-running first).
+BUSY_STACKS_PER_POOL = 16
 #: TASK_UNINTERRUPTIBLE.
 _UNINTERRUPTIBLE = 2
 
@@ -103,7 +105,8 @@ def blocked_tasks(r: Reader) -> list[int]:
 def stacks(r: Reader, snap: Snapshot) -> list[TaskStack]:
     """Stacks of the tasks diagnostics need: those waiting on barriers and flushes, what runs on
     each CPU, busy workers that hold an item someone waits for, run on a CPU or sit in a pool with
-    queued work, and other tasks blocked in a flush, drain or cancel of work.
+    queued work (there the BUSY_STACKS_PER_POOL longest-running), and other tasks blocked in a
+    flush, drain or cancel of work.
 
     Unwinding is the costly part of a deep capture, so the thousands of workers that are merely
     blocked in their work function are left out.
@@ -131,12 +134,22 @@ def stacks(r: Reader, snap: Snapshot) -> list[TaskStack]:
         if w.barrier is not None and w.barrier.waiter is not None:
             add(w.barrier.waiter.address, "barrier waiter")
     workers = set()
+    sleeping: dict[int, list] = {}  # busy workers off the CPU in pools with queued work, by pool
     for w in snap.workers:
         if w.task is None:
             continue
         workers.add(w.task.address)
-        if w.current_work is not None and (w.current_work in waited or w.pool_id in pending_pools
-                                           or w.task.state == "R"):
+        if w.current_work is None:
+            continue
+        if w.current_work in waited or w.task.state == "R":
+            add(w.task.address, "busy worker")
+        elif w.pool_id in pending_pools:
+            sleeping.setdefault(w.pool_id, []).append(w)
+    for ws in sleeping.values():
+        # A pool of thousands of blocked items has as many busy workers: the longest-running ones
+        # tell why it does not progress (the kernel's watchdog prints the stacks of none of them).
+        ws.sort(key=lambda w: -(snap.jiffies_ago(w.current_start) or 0))
+        for w in ws[:BUSY_STACKS_PER_POOL]:
             add(w.task.address, "busy worker")
     for cpu in snap.kernel.online_cpus:
         with r.guard(f"cpu {cpu}"):
