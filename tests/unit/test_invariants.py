@@ -118,6 +118,15 @@ def test_doctored_field_is_caught_by_exactly_its_check(name):
     assert any(expected in r.expected for r in bad), [r.expected for r in bad]
 
 
+def test_unknown_pwq_after_an_incomplete_read_is_read_complete_s_business():
+    """An item naming a pwq that a faulted read may have missed is not judged on its own: read.complete
+    fails on the warning, once, not works.pwq once per item."""
+    snap = copy.deepcopy(fixture_snapshot("trixie-scenarios"))
+    add_stray_item(snap)
+    snap.warnings.append(ReadWarning("workqueues", "FaultError: could not read memory (read 40 entries)"))
+    assert [r.check for r in failing(snap)] == ["read.complete"]
+
+
 def test_activation_with_per_pwq_limits():
     """Up to v6.8 the limit is pwq->max_active."""
     snap = copy.deepcopy(fixture_snapshot("bookworm-scenarios"))

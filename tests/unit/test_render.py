@@ -138,7 +138,8 @@ def test_a_long_piped_table_is_written_as_its_rows_are_made():
     lines = out.getvalue().splitlines()
     assert written_before_the_end and written_before_the_end[0] > render.STREAM_ROWS
     assert lines[1].split() == ["N", "FUNC", "EMPTY", "LAST"]  # (EMPTY is empty in every row, and kept)
-    assert lines[2] == "   0  f0    -      x"
+    assert lines[2] == "  0  f0    -      x"  # (N is 3 wide: its first 1,000 rows; row 1000 pushes its line)
+    assert lines[1002] == "1000  f6    -      x"
     assert lines[-1] == "a footer" and len(lines) == n + 3
     assert "1498  a-much-wider-function-name  -      x" in lines
     assert "1497  f6    -      evil\\x1b[2J" in lines and "\x1b" not in out.getvalue()

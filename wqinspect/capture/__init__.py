@@ -30,7 +30,7 @@ def capture(prog: Program, target: Target, deep: bool = False) -> Snapshot:
     ``deep`` also reads what diagnostics use: workqueue messages of the kernel
     log and the stacks of busy workers and of tasks waiting for work.
     """
-    with no_gc_pauses(), page_reads(prog):
+    with no_gc_pauses(), page_reads(prog, live=target.live):
         return _capture(prog, target, deep)
 
 

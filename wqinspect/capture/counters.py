@@ -4,7 +4,7 @@ kernels with pwq->stats[])."""
 
 import time
 
-from drgn import Program
+from drgn import Program, ProgramFlags
 
 from ..kernel import stats as kstats
 from ..kernel import workqueue as kwq
@@ -28,8 +28,10 @@ def sample_counters(prog: Program) -> CountersSample:
     # or cancelled) costs that workqueue's row or the rest of the list for this interval, with a
     # warning; the next interval reads again.
     rows = []
-    with page_reads(prog):  # (the pwqs of several workqueues share a slab page)
+    # (The pwqs of several workqueues share a slab page; a live kernel's pages are read again for each.)
+    with page_reads(prog, live=bool(prog.flags & ProgramFlags.IS_LIVE)) as pages:
         for wq in r.collect("workqueues list", kwq.workqueue_addresses(prog)):
+            pages.fresh()
             with r.guard(f"workqueue {wq:#x}"):
                 c = kstats.workqueue_counters(prog, wq, count_inactive=not has)
                 rows.append(WqCounters(c.address, c.name, system.get(c.address), lay.wq_kind(c.flags),

@@ -11,7 +11,7 @@ from ..kernel import watchdog as kwd
 from ..kernel.pool import task_walk_record
 from ..kernel.walk import follow, list_node_addresses
 from ..snapshot import LogRecord, Snapshot, TaskStack, Where
-from .base import READ_ERRORS, Reader
+from .base import READ_ERRORS, Reader, fault_text
 
 #: The most tasks (threads included) walked when looking for tasks blocked in a flush.
 TASKS_LIMIT = 1 << 22
@@ -29,7 +29,7 @@ def log(r: Reader) -> list[LogRecord]:
         return []
 
 
-def stack(r: Reader, task: int, why: str) -> TaskStack:
+def stack(r: Reader, task: int, why: str, located: dict | None = None) -> TaskStack:
     """The stack of the task at ``task``; frames as ``function+0xoff/0xsize [module]``, as crash shows them."""
     from drgn.helpers.linux.sched import task_cpu
 
@@ -38,7 +38,7 @@ def stack(r: Reader, task: int, why: str) -> TaskStack:
     try:
         st.cpu = task_cpu(obj)
         st.on_cpu = bool(obj.on_cpu.value_()) if r.lay.task_on_cpu else False
-        for pc, name, where in kwd.task_frames(r.prog, obj):
+        for pc, name, where in kwd.task_frames(r.prog, obj, located=located):
             # The symbol lookup of r.func() only where the frame has no name of its own.
             module = r.module_of(pc)
             text = where or name or r.func(pc).name or f"{pc:#x}"
@@ -66,8 +66,13 @@ def _tasks_with_state(r: Reader) -> dict[int, int]:
     init = prog["init_task"].address_
     found: dict[int, int] = {}
 
-    def visit(node: int) -> tuple[tuple[int, dict], int]:
-        f = rec.read(node - tasks_off)
+    def visit(node: int) -> tuple[tuple[int, dict | None], int]:
+        try:
+            f = rec.read(node - tasks_off)
+        except READ_ERRORS as e:
+            # A task that cannot be read whole is left out; its link alone goes on with the list.
+            r.warn(f"task {node - tasks_off:#x}", fault_text(e))
+            return (node - tasks_off, None), prog.read_word(node)
         return (node - tasks_off, f), f["tasks"]
 
     def walk_leaders():
@@ -78,6 +83,8 @@ def _tasks_with_state(r: Reader) -> dict[int, int]:
         yield from follow(init + tasks_off, first, init + tasks_off, "list", TASKS_LIMIT, visit)
 
     for leader, f in r.collect("tasks", walk_leaders()):
+        if f is None:
+            continue
         with r.guard(f"task {leader:#x}"):
             head = f["signal"] + head_off
             if not (f["thread_next"] == head and f["thread_prev"] == head):
@@ -116,9 +123,11 @@ def stacks(r: Reader, snap: Snapshot) -> list[TaskStack]:
     prog = r.prog
     out: dict[int, TaskStack] = {}
 
+    located: dict = {}  # frame locations, shared by the stacks of this capture (task_frames)
+
     def add(task: int | None, why: str) -> None:
         if task and task not in out:
-            out[task] = stack(r, task, why)
+            out[task] = stack(r, task, why, located)
 
     waited = {b.barrier.target for b in snap.works if b.barrier is not None}
     pending_pools = {p.id for p in snap.pools if p.worklist_len}
@@ -158,7 +167,7 @@ def stacks(r: Reader, snap: Snapshot) -> list[TaskStack]:
     for task in blocked_tasks(r):
         if task in out or task in workers:
             continue  # workers waiting in a flush are found through their barrier or flusher
-        st = stack(r, task, "blocked in flush")
+        st = stack(r, task, "blocked in flush", located)
         if any(frame_function(f) in names for f in st.frames):
             out[task] = st
     return list(out.values())

@@ -7,7 +7,7 @@ the lists are walked with raw words.
 
 from ..kernel.cpus import cpumask_cpus, cpumask_var_is_pointer
 from ..kernel.pool import attrs_record, pool_addresses, pool_record, worker_comm, worker_record
-from ..kernel.structs import member_offset
+from ..kernel.structs import fresh_pages, member_offset
 from ..kernel.walk import hlist_node_addresses, list_node_addresses
 from ..kernel.work import RawWork, read_work
 from ..kernel.workqueue import workqueue_name_record
@@ -35,6 +35,7 @@ def read_pools(r: Reader) -> tuple[list[Pool], list[Worker], list[Work]]:
     seen_workers: set[int] = set()
     r.pool_ids = {}
     for address in r.collect("worker_pool_idr", pool_addresses(r.prog)):
+        fresh_pages(r.prog)
         with r.guard(f"pool {address:#x}"):
             pool, pworkers, pworks = read_pool(r, address)
             pools.append(pool)

@@ -9,7 +9,7 @@ with one read per CPU and per-cpu chunk; the other lists are walked with raw wor
 
 from ..kernel.cpus import cpumask_cpus
 from ..kernel.pool import attrs_record, pool_record, worker_record
-from ..kernel.structs import member_offset, words
+from ..kernel.structs import fresh_pages, member_offset, words
 from ..kernel.walk import LIMIT, follow, list_node_addresses
 from ..kernel.workqueue import (affinity_scope_names, completion_waiters, cpu_to_node, flexible_array,
                                 flusher_record, nr_active_record, pwq_list_offset, pwq_record, workqueue_addresses,
@@ -33,6 +33,7 @@ def read_workqueues(r: Reader, system: dict[int, str]) -> tuple[list[Workqueue],
             fields[address] = rec.read(address)
     percpu_words = _percpu_slots(r, [f["cpu_pwq"] for f in fields.values()]) if r.lay.wq_cpu_pwq == "cpu_pwq" else {}
     for address, wq in fields.items():
+        fresh_pages(r.prog)
         with r.guard(f"workqueue {address:#x}"):
             out, wworks = read_workqueue(r, address, system, wq, percpu_words)
             wqs.append(out)
@@ -54,15 +55,19 @@ def _list(r: Reader, what: str, head: int, first: int, last: int, node_off: int)
     return [n - node_off for n in r.collect(what, list_node_addresses(r.prog, head, first=first, last=last))]
 
 
-def _pwqs(r: Reader, what: str, head: int, first: int, last: int, rec) -> list[tuple[int, dict]]:
+def _pwqs(r: Reader, what: str, head: int, first: int, last: int, rec) -> list[tuple[int, dict | None]]:
     """The pwqs on a workqueue's ``pwqs`` list, each read once: its record carries the next link (the
     bounded, cycle-checked walk of list_node_addresses(), without a read of each node on its own)."""
     if first == head and last == head:
         return []
     node_off = pwq_list_offset(r.prog, "pwqs_node")
 
-    def visit(node: int) -> tuple[tuple[int, dict], int]:
-        fields = rec.read(node - node_off)
+    def visit(node: int) -> tuple[tuple[int, dict | None], int]:
+        try:
+            fields = rec.read(node - node_off)
+        except READ_ERRORS:
+            # The pwq cannot be read whole: its link alone goes on with the list (read_pwq() says why).
+            return (node - node_off, None), r.prog.read_word(node)
         return (node - node_off, fields), fields["pwqs_next"]
 
     def walk():

@@ -99,6 +99,10 @@ def _stall_culprit(busy: list[Worker], queued: list[Work]) -> str:
     return _name(queued[0].func) if queued else "unknown"
 
 
+#: The busy workers of a stalled pool listed one by one (a pool of 100,000 blocked items has thousands).
+BUSY_LINES = 16
+
+
 def stall(f: F.Stall, ws: Words) -> Finding:
     snap = ws.snap
     pool = snap.pool(f.pool)
@@ -119,7 +123,14 @@ def stall(f: F.Stall, ws: Words) -> Finding:
                                  f"pool in {ws.secs(f.until):.1f} s unless it progresses"],
                        suggestion=_stall_advice(pool, busy), weight=stuck_s, data=f)
     evidence = [f"{pool.worklist_len} work item(s) queued and not started: " + funcs_summary(queued)]
-    evidence += [f"busy: {ws.worker_line(w)}" for w in busy]
+    # Those with a stack first (the capture unwinds at most BUSY_STACKS_PER_POOL sleeping ones), then
+    # the longest-running.
+    shown = sorted(busy, key=lambda w: (snap.stack(w.task.pid if w.task else None) is None,
+                                        -(snap.jiffies_ago(w.current_start) or 0)))
+    evidence += [f"busy: {ws.worker_line(w)}" for w in shown[:BUSY_LINES]]
+    if len(shown) > BUSY_LINES:
+        evidence.append(f"busy: {len(shown) - BUSY_LINES} more worker(s), "
+                        f"{sum(1 for w in shown[BUSY_LINES:] if w.current_func)} of them running an item")
     evidence.append(f"last progress {stuck_s:.1f} s ago; threshold {f.thresh} s ({f.origin})"
                     + ("" if f.touched_ago is None else f"; watchdog touched {ws.secs(f.touched_ago):.1f} s ago"))
     if f.cpu_stall:

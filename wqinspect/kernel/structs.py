@@ -181,10 +181,16 @@ class PageReads:
     as without pages, so that a fault says what it always said.  The pages are dropped when the
     capture ends (a live kernel changes between captures) and when there are ``limit`` of them (4 MiB)."""
 
-    __slots__ = ("prog", "pages", "limit")
+    __slots__ = ("prog", "pages", "limit", "live")
 
-    def __init__(self, prog: Program, limit: int = 1024):
-        self.prog, self.pages, self.limit = prog, {}, limit
+    def __init__(self, prog: Program, limit: int = 1024, live: bool = False):
+        self.prog, self.pages, self.limit, self.live = prog, {}, limit, live
+
+    def fresh(self) -> None:
+        """Before the next object of a live kernel (a pool, a workqueue): forget the pages, so that one
+        object's lists are not followed through pages read while another object was walked."""
+        if self.live:
+            self.pages.clear()
 
     def read(self, address: int, size: int) -> bytes:
         page = address & -PAGE
@@ -206,13 +212,21 @@ class PageReads:
 
 
 @contextmanager
-def page_reads(prog: Program) -> Iterator[PageReads]:
-    """Serve the reads of :class:`Record` and :func:`reader` from whole pages until the block ends."""
-    pages = prog.cache[_PAGE_READS] = PageReads(prog)
+def page_reads(prog: Program, live: bool = False) -> Iterator[PageReads]:
+    """Serve the reads of :class:`Record` and :func:`reader` from whole pages until the block ends
+    (``live``: a running kernel, whose pages are kept for one object at a time: :meth:`PageReads.fresh`)."""
+    pages = prog.cache[_PAGE_READS] = PageReads(prog, live=live)
     try:
         yield pages
     finally:
         prog.cache.pop(_PAGE_READS, None)
+
+
+def fresh_pages(prog: Program) -> None:
+    """:meth:`PageReads.fresh` of the running capture, if any."""
+    pages = prog.cache.get(_PAGE_READS)
+    if pages is not None:
+        pages.fresh()
 
 
 def reader(prog: Program):

@@ -64,7 +64,8 @@ FLUSH_FRAMES = ("__flush_work", "flush_work", "__flush_workqueue", "flush_workqu
                 "cancel_delayed_work_sync", "destroy_workqueue", "workqueue_drain")
 
 
-def task_frames(prog: Program, task: Object, limit: int = 64) -> list[tuple[int, str | None, str | None]]:
+def task_frames(prog: Program, task: Object, limit: int = 64,
+                located: dict | None = None) -> list[tuple[int, str | None, str | None]]:
     """
     A task's stack, innermost first: (program counter, function name, crash-style location).
 
@@ -74,9 +75,11 @@ def task_frames(prog: Program, task: Object, limit: int = 64) -> list[tuple[int,
     """
     out: list[tuple[int, str | None, str | None]] = []
     # drgn 0.3.0 searches the ELF symbol table for each address (about 1.5 ms a lookup on a distribution
-    # kernel); stacks share most of their frames (every idle CPU has the same), so each address is looked
-    # up once per program.
-    located = prog.cache.setdefault("wqinspect_frame_locations", {})
+    # kernel); stacks share most of their frames (every idle CPU has the same), so a caller that unwinds
+    # many gives ``located``, where each (pc, interrupted) is looked up once (frame.symbol() looks up the
+    # pc, or pc - 1 for a return address).
+    if located is None:
+        located = {}
     for frame in prog.stack_trace(task):
         if len(out) >= limit:
             break
@@ -86,8 +89,9 @@ def task_frames(prog: Program, task: Object, limit: int = 64) -> list[tuple[int,
         where = None
         if not frame.is_inline:
             pc = frame.pc
+            key = (pc, frame.interrupted)
             try:
-                where = located[pc]
+                where = located[key]
             except KeyError:
                 try:
                     sym = frame.symbol()
@@ -95,6 +99,6 @@ def task_frames(prog: Program, task: Object, limit: int = 64) -> list[tuple[int,
                     sym = None
                 if sym is not None:
                     where = f"{sym.name}+{pc - sym.address:#x}/{sym.size:#x}"
-                located[pc] = where
+                located[key] = where
         out.append((frame.pc, name, where))
     return out

@@ -394,8 +394,11 @@ _NAMES_ITS_PWQ = frozenset((Where.WORKLIST, Where.SCHEDULED, Where.RUNNING))
        "reference on)")
 def _work_pwq(ix):
     pwqs = ix.snap.ix.pwqs
+    # Where a workqueue or a pwq could not be read, an unknown pwq may be one of those: read.complete
+    # fails on the warning, and the items are not judged one by one.
+    unread = any(w.object.startswith(("workqueue", "pwq")) for w in ix.snap.warnings)
     for w in ix.snap.works:
-        if w.where in _NAMES_ITS_PWQ:
+        if w.where in _NAMES_ITS_PWQ and not (unread and w.pwq not in pwqs):
             yield Result("works.pwq", partial(_work_object, w), "a pwq on a workqueue's pwqs list",
                          "no pwq" if w.pwq is None else f"pwq {w.pwq:#x}", w.pwq in pwqs)
 

@@ -323,7 +323,8 @@ class Writer:
 
         first = [clean(r) for r in head]
         names = [c.name for c in t.columns]
-        widths = [max(cell_len(n), max((cell_len(r[j]) for r in first), default=0)) for j, n in enumerate(names)]
+        widths = [max(cell_len(n), max((cell_len(r[j]) for r in first[:STREAM_ROWS]), default=0))
+                  for j, n in enumerate(names)]
         right = [c.right for c in t.columns]
         if t.title:
             self.out.write(escape(t.title) + "\n")
