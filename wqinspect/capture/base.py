@@ -16,7 +16,7 @@ from ..kernel.cache import per_program
 from ..kernel.cpus import cpus
 from ..kernel.layout import layout
 from ..kernel.pool import task_record
-from ..kernel.structs import reader
+from ..kernel.structs import PAGE, reader, running_pages
 from ..kernel.walk import LIMIT as WALK_LIMIT, WalkError, bad_node
 from ..kernel.work import RawWork, barrier_waiter, work_list, work_offsets
 from ..snapshot import Barrier, FuncRef, Module, ReadWarning, TaskRef, Work, Where
@@ -64,8 +64,13 @@ class Reader:
         self.image: tuple[int, int] | None = None
         #: Which workqueue each pwq read belongs to (for work items whose pwq is on no list).
         self.pwq_owner: dict = {}
+        #: Pool address -> id, and the workers read so far (read_pools() fills them for the workqueues).
+        self.pool_ids: dict[int, int] = {}
+        self.seen_workers: set[int] = set()
         self._funcs: dict[int, FuncRef] = {}
         self._work_data: dict[int, tuple] = {}
+        #: data word -> (flag names, color, pwq, pool id) of the items on lists (work_items()).
+        self._item_data: dict[int, tuple] = {}
         #: Equal values shared between objects (see Snapshot): lists by their items, dicts by their values.
         self.shared: dict[tuple, object] = {}
         self._tasks: dict[int, TaskRef | None] = {}
@@ -192,31 +197,43 @@ class Reader:
                     n += 1
                 return out
             # work_list() and work() written out as one loop, for lists of 100,000 items: the same
-            # bounded, cycle-checked walk, one read per item, one Work per item.
+            # bounded, cycle-checked walk, one Work per item.  An item is unpacked in place from its page
+            # during a capture (items sit in arrays: one page holds many), else read on its own.
             o = work_offsets(self.prog)
             read, unpack, entry, size = reader(self.prog), o.unpack, o.entry, o.size
-            cache, funcs, barrier_func, append = self._work_data, self._funcs, self._barrier_func, out.append
+            pages = running_pages(self.prog)
+            known, funcs, barrier_func, append = self._item_data, self._funcs, self._barrier_func, out.append
             seen: set[int] = set()
             add = seen.add
+            buf, at, last = b"", 0, -1  # the page held, its address, and the last offset an item fits at in it
             node = first
             while node != head:
-                if node == 0 or node in seen or len(seen) >= WALK_LIMIT:
+                if node == 0 or node in seen or n >= WALK_LIMIT:
                     raise bad_node(node, seen, head, "list", WALK_LIMIT)
                 add(node)
                 address = node - entry
-                data, nxt, func = unpack(read(address, size))
+                off = address - at
+                if 0 <= off <= last:
+                    data, nxt, func = unpack(buf, off)
+                elif pages is not None and (off := address & (PAGE - 1)) <= PAGE - size \
+                        and (page := pages.page(address - off)):
+                    buf, at, last = page, address - off, PAGE - size
+                    data, nxt, func = unpack(buf, off)
+                else:
+                    data, nxt, func = unpack(read(address, size))
                 if skip is None or func != skip:
                     if func == barrier_func:
                         append(self.work(RawWork(address, data, func), where, n, pool_id, worker))
                     else:
                         try:
-                            d, names = cache[data]
+                            names, color, pwq, data_pool = known[data]
                         except KeyError:
                             d, names = self.decoded(data)
-                        ref = funcs.get(func) or self.func(func)
-                        append(Work(address=address, func=ref, data=d.raw, flag_names=names, color=d.color,
-                                    where=where, position=n, pwq=d.pwq or None,
-                                    pool_id=pool_id if pool_id is not None else d.pool_id, worker=worker))
+                            names, color, pwq, data_pool = known[data] = names, d.color, d.pwq or None, d.pool_id
+                        # Positional, in Work's field order (address, func, data, flag_names, color, where,
+                        # position, pwq, wq, wq_name, pool_id, worker): a third cheaper than by keyword.
+                        append(Work(address, funcs.get(func) or self.func(func), data, names, color, where, n,
+                                    pwq, None, None, data_pool if pool_id is None else pool_id, worker))
                 n += 1
                 node = nxt
         except READ_ERRORS as e:

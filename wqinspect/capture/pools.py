@@ -32,8 +32,7 @@ def attrs_cpumask(r: Reader, attrs: int, member: str) -> list[int]:
 def read_pools(r: Reader) -> tuple[list[Pool], list[Worker], list[Work]]:
     """Every pool of ``worker_pool_idr``, with its workers and the work items they hold."""
     pools, workers, works = [], [], []
-    seen_workers: set[int] = set()
-    r.pool_ids = {}
+    seen_workers = r.seen_workers
     for address in r.collect("worker_pool_idr", pool_addresses(r.prog)):
         fresh_pages(r.prog)
         with r.guard(f"pool {address:#x}"):
@@ -45,7 +44,6 @@ def read_pools(r: Reader) -> tuple[list[Pool], list[Worker], list[Work]]:
                     seen_workers.add(w.address)
                     workers.append(w)
             works += pworks
-    r.seen_workers = seen_workers
     return pools, workers, works
 
 

@@ -192,11 +192,8 @@ class PageReads:
         if self.live:
             self.pages.clear()
 
-    def read(self, address: int, size: int) -> bytes:
-        page = address & -PAGE
-        off = address - page
-        if off + size > PAGE:
-            return self.prog.read(address, size)
+    def page(self, page: int) -> bytes:
+        """The bytes of the page at ``page`` (a multiple of PAGE), read once; b"" if it cannot be read whole."""
         buf = self.pages.get(page)
         if buf is None:
             if len(self.pages) >= self.limit:
@@ -206,6 +203,16 @@ class PageReads:
             except (FaultError, ValueError, OverflowError):
                 buf = b""
             self.pages[page] = buf
+        return buf
+
+    def read(self, address: int, size: int) -> bytes:
+        page = address & -PAGE
+        off = address - page
+        if off + size > PAGE:
+            return self.prog.read(address, size)
+        buf = self.pages.get(page)
+        if buf is None:
+            buf = self.page(page)
         if not buf:
             return self.prog.read(address, size)
         return buf[off:off + size]
@@ -227,6 +234,11 @@ def fresh_pages(prog: Program) -> None:
     pages = prog.cache.get(_PAGE_READS)
     if pages is not None:
         pages.fresh()
+
+
+def running_pages(prog: Program) -> PageReads | None:
+    """The :class:`PageReads` of the running capture, None outside one."""
+    return prog.cache.get(_PAGE_READS)
 
 
 def reader(prog: Program):

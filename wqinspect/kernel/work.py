@@ -29,7 +29,7 @@ class _WorkOffsets(NamedTuple):
     entry: int
     func: int
     size: int
-    #: Unpacks (data, entry.next, func) from the bytes of a work_struct.
+    #: ``unpack(buf, offset=0)``: (data, entry.next, func) of the work_struct at ``buf[offset:]``.
     unpack: object
 
 
@@ -49,8 +49,8 @@ def work_offsets(prog: Program) -> _WorkOffsets:
         order = [name for _, name in fields]
         idx = (order.index("data"), order.index("next"), order.index("func"))
 
-        def read3(buf, _u=unpack, _i=idx):
-            v = _u(buf)
+        def read3(buf, offset=0, _u=unpack, _i=idx):
+            v = _u(buf, offset)
             return v[_i[0]], v[_i[1]], v[_i[2]]
 
         # data, entry and func are in that order in every kernel so far: unpack straight into them.
