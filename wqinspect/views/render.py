@@ -317,11 +317,9 @@ class Writer:
         last = len(t.columns) - 1
 
         def clean(r: tuple) -> tuple:
-            if "".join(r).isprintable() and "" not in r[:last]:
-                return r  # (most rows)
             return tuple("-" if c == "" and j < last else c if c.isprintable() else escape(c) for j, c in enumerate(r))
 
-        first = [clean(r) for r in head]
+        first = [r if "".join(r).isprintable() and "" not in r[:last] else clean(r) for r in head]
         names = [c.name for c in t.columns]
         widths = [max(cell_len(n), max((cell_len(r[j]) for r in first[:STREAM_ROWS]), default=0))
                   for j, n in enumerate(names)]
@@ -333,9 +331,16 @@ class Writer:
         # str.format pads ASCII cells as _line() does (a wider cell is not cut); other rows go through _line().
         fmt = GAP.join(("{:>%d}" if right[j] else "{:<%d}") % widths[j] if (j < last or right[j]) else "{}"
                        for j in range(last + 1)).format
-        rows = chain(first, map(clean, rest))
+        rows = chain(first, rest)
         while True:
-            block = [fmt(*r).rstrip() if "".join(r).isascii() else line(r, widths, right) for r in islice(rows, 1024)]
+            block = []
+            for r in islice(rows, 1024):
+                text = "".join(r)
+                if not text.isprintable() or "" in r[:last]:
+                    r = clean(r)
+                    text = "".join(r)
+                # (most rows: ASCII, padded by str.format as _line() pads them)
+                block.append(fmt(*r).rstrip() if text.isascii() else line(r, widths, right))
             if not block:
                 break
             write("\n".join(block) + "\n")

@@ -161,22 +161,28 @@ def works(v: m.WorksView) -> Iterator:
     funcs: dict = {}
 
     def rows():
+        # 100,000 rows: the text of what items share (a workqueue, a function, a place, a number) is made once.
+        where_text, num = {}, {None: "-"}
         for n, w in v.groups():
             label = labels.get(w.wq)
             if label is None:
                 wq = wqs.get(w.wq)
                 label = labels[w.wq] = wq.label if wq else (w.wq_name or "-")
-            key = (w.func.address, w.func.name, w.func.module)
+            f = w.func
+            key = (f.address, f.name, f.module)
             func = funcs.get(key)
             if func is None:
-                func = funcs[key] = str(w.func)
+                func = funcs[key] = str(f)
             if n > 1:
                 func = f"{n}*{func}"
             where = w.where
-            pool = "-" if where in m.OFF_POOL or w.pool_id is None else str(w.pool_id)
+            wtext = where_text.get(where)
+            if wtext is None:
+                wtext = where_text[where] = str(where)
+            pool = "-" if where in m.OFF_POOL else num.get(w.pool_id) or num.setdefault(w.pool_id, str(w.pool_id))
+            color = num.get(w.color) or num.setdefault(w.color, str(w.color))
             quiet = n > 1 or (where in m.QUEUED and w.barrier is None and w.delayed is None)
-            row = (str(where), func, label, pool, "-" if w.color is None else str(w.color),
-                   ",".join(w.flag_names) or "-", "" if quiet else v.detail(w))
+            row = (wtext, func, label, pool, color, ",".join(w.flag_names) or "-", "" if quiet else v.detail(w))
             if v.opts.verbose:
                 row = row[:2] + (_addr("work_struct", w.address) if n == 1 else "",) + row[2:]
             yield row
