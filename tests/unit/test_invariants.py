@@ -280,3 +280,28 @@ def test_check_without_all_keeps_only_what_fails_and_counts_the_rest(keep_ok):
     assert [r.key for r in report.violated] == [r.key for r in everything.violated] != []
     assert report.checked == len(everything.results) > 100
     assert len(report.results) == (len(everything.results) if keep_ok else len(everything.violated))
+
+
+def test_checks_that_count_what_holds_count_and_report_as_every_result_does():
+    """Without --all the checks of every pwq and item count the objects that hold instead of making their
+    results: on a state doctored to break each of them, the same violations and the same count by check."""
+    from collections import Counter
+
+    bad = copy.deepcopy(fixture_snapshot("trixie-scenarios"))
+    n = bad.kernel.features.nr_colors
+    idle = [(w, p) for w in bad.workqueues for p in w.pwqs if not any(p.nr_in_flight)]
+    (w0, p0), (w1, p1), (_, p2), (_, p3), (_, p4) = idle[:5]
+    p0.work_color = (w0.work_color + 1) % n  # colors.pwq_work_color
+    p1.flush_color = (w1.flush_color + 1) % n  # colors.pwq_flush_color
+    p2.nr_in_flight = [1] * n  # colors.window, in_flight.count
+    p3.nr_active = 7  # nr_active.count
+    p4.refcnt = 0  # pwq.refcnt
+    inactive = next(x for x in bad.works if x.where == "inactive")
+    inactive.flag_names = [f for f in inactive.flag_names if f != "INACTIVE"]  # inactive.flag
+    counts = Counter()
+    kept = invariants.evaluate(bad, counts=counts)
+    everything = invariants.evaluate(bad)
+    assert counts == Counter(r.check for r in everything)
+    assert [(r.check, r.object) for r in kept] == [(r.check, r.object) for r in everything if not r.ok]
+    assert {r.check for r in kept} >= {"colors.pwq_work_color", "colors.pwq_flush_color", "colors.window",
+                                       "in_flight.count", "nr_active.count", "pwq.refcnt", "inactive.flag"}
