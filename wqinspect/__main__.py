@@ -1,4 +1,4 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-from .cli import main
+from .cli import run
 
-main()
+run()
