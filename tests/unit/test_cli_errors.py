@@ -210,3 +210,23 @@ def test_doctored_snapshot_is_one_error(tmp_path, doctor, message):
     f.write_text(json.dumps(d))
     for cmd in ("workqueues", "monitor", "check"):
         one_line_error(*wqinspect(cmd, "--from", str(f))[::2], message)
+
+
+def test_the_process_ends_with_its_exit_code_and_everything_written(tmp_path):
+    """The entry point ends the process without the interpreter's teardown (cli.run): what a command wrote
+    is all there, to a pipe and to a file, and the exit code is the command's."""
+    from click.testing import CliRunner
+
+    from wqinspect.cli import main
+
+    snap = str(SNAPSHOTS / "sid-scenarios.json")
+    whole = CliRunner().invoke(main, ["works", "--json", "--from", snap]).output
+    rc, out, _ = wqinspect("works", "--json", "--from", snap)
+    assert rc == 0 and out == whole and json.loads(out)
+    with open(tmp_path / "out", "w") as f:
+        assert subprocess.run([sys.executable, "-m", "wqinspect", "works", "--json", "--from", snap],
+                              stdout=f).returncode == 0
+    assert (tmp_path / "out").read_text() == whole
+    rc, _, err = wqinspect("check", "--from", snap, "--scenario", "no-such-scenario")
+    assert rc == 2 and err.strip()
+    assert wqinspect("--version")[0] == 0
