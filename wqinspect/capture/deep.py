@@ -12,6 +12,7 @@ from ..kernel.pool import task_walk_record
 from ..kernel.walk import follow, list_node_addresses
 from ..snapshot import LogRecord, Snapshot, TaskStack, Where
 from .base import READ_ERRORS, Reader, fault_text
+from .crash import panic_cpu
 
 #: The most tasks (threads included) walked when looking for tasks blocked in a flush.
 TASKS_LIMIT = 1 << 22
@@ -111,7 +112,7 @@ def blocked_tasks(r: Reader) -> list[int]:
 
 def stacks(r: Reader, snap: Snapshot) -> list[TaskStack]:
     """Stacks of the tasks diagnostics need: those waiting on barriers and flushes, what runs on
-    each CPU, busy workers that hold an item someone waits for, run on a CPU or sit in a pool with
+    each CPU (its idle task only where that may tell something), busy workers that hold an item someone waits for, run on a CPU or sit in a pool with
     queued work (there the BUSY_STACKS_PER_POOL longest-running), and other tasks blocked in a
     flush, drain or cancel of work.
 
@@ -160,9 +161,17 @@ def stacks(r: Reader, snap: Snapshot) -> list[TaskStack]:
         ws.sort(key=lambda w: -(snap.jiffies_ago(w.current_start) or 0))
         for w in ws[:BUSY_STACKS_PER_POOL]:
             add(w.task.address, "busy worker")
+    # What runs on each CPU.  An idle CPU runs its idle task, whose stack is the idle loop: left out (as the
+    # kernel's NMI backtraces skip idle CPUs; every idle task has pid 0, so nothing looks one up), unless the
+    # kernel panicked, a pool of the CPU has queued work, or a BH pool of it runs an item (softirq runs BH
+    # items on whatever task it interrupts).  Each unwind costs drgn 5 ms or more.
+    crashed = panic_cpu(prog) is not None
+    watched = {p.cpu for p in snap.pools if p.cpu >= 0 and (p.worklist_len or (p.kind.bh and p.busy))}
     for cpu in snap.kernel.online_cpus:
         with r.guard(f"cpu {cpu}"):
-            add(cpu_curr(prog, cpu).value_(), f"on cpu {cpu}")
+            task = cpu_curr(prog, cpu).value_()
+            if crashed or cpu in watched or r.task_fields(task)["pid"] != 0:
+                add(task, f"on cpu {cpu}")
     names = set(kwd.FLUSH_FRAMES)
     for task in blocked_tasks(r):
         if task in out or task in workers:
