@@ -61,9 +61,6 @@ def elf_platform(path: str) -> drgn.Platform | None:
 
 
 _parsed: dict[tuple, "Kdump"] = {}
-#: What a read of the flattened stream says where no record holds the bytes (a head-only parse may not
-#: have indexed them).
-_NOT_INDEXED = "has no data at"
 
 
 def parse(path: str, head_only: bool = False) -> "Kdump":
@@ -81,8 +78,8 @@ def parse(path: str, head_only: bool = False) -> "Kdump":
     _parsed.clear()
     try:
         k = Kdump(path, head_only)
-    except KdumpError as e:
-        if not (head_only and _NOT_INDEXED in str(e)):
+    except NotIndexed:
+        if not head_only:
             raise
         k, head_only = Kdump(path), False  # the headers were not among the first records
     _parsed[(*key, head_only)] = k
@@ -128,6 +125,10 @@ class KdumpError(Exception):
     """The file is not a kdump-compressed vmcore this reader can use (one line, for the user)."""
 
 
+class NotIndexed(KdumpError):
+    """No record of the flattened stream holds the bytes read (a head-only parse may not have indexed them)."""
+
+
 class _Flat:
     """The file that a flattened stream rebuilds: (offset, size) records, looked up by offset."""
 
@@ -166,7 +167,7 @@ class _Flat:
                 filled += hi - lo
             i += 1
         if filled < length:
-            raise KdumpError(f"the flattened stream {_NOT_INDEXED} {offset:#x} (truncated?)")
+            raise NotIndexed(f"the flattened stream has no data at {offset:#x} (truncated?)")
         return bytes(out)
 
 

@@ -16,8 +16,7 @@ from ..kernel.cache import per_program
 from ..kernel.cpus import cpus
 from ..kernel.layout import layout
 from ..kernel.pool import task_record
-from ..kernel.structs import PAGE, reader, running_pages
-from ..kernel.walk import LIMIT as WALK_LIMIT, WalkError, bad_node
+from ..kernel.walk import LIMIT as WALK_LIMIT, WalkError, linked_records
 from ..kernel.work import RawWork, barrier_waiter, work_list, work_offsets
 from ..snapshot import Barrier, FuncRef, Module, ReadWarning, TaskRef, Work, Where
 from ..snapshot.layout import decode_work_data
@@ -196,31 +195,11 @@ class Reader:
                         out.append(self.work(raw, where, n, pool_id, worker))
                     n += 1
                 return out
-            # work_list() and work() written out as one loop, for lists of 100,000 items: the same
-            # bounded, cycle-checked walk, one Work per item.  An item is unpacked in place from its page
-            # during a capture (items sit in arrays: one page holds many), else read on its own.
+            # work() written out in the loop, for lists of 100,000 items: one Work per item.
             o = work_offsets(self.prog)
-            read, unpack, entry, size = reader(self.prog), o.unpack, o.entry, o.size
-            pages = running_pages(self.prog)
             known, funcs, barrier_func, append = self._item_data, self._funcs, self._barrier_func, out.append
-            seen: set[int] = set()
-            add = seen.add
-            buf, at, last = b"", 0, -1  # the page held, its address, and the last offset an item fits at in it
-            node = first
-            while node != head:
-                if node == 0 or node in seen or n >= WALK_LIMIT:
-                    raise bad_node(node, seen, head, "list", WALK_LIMIT)
-                add(node)
-                address = node - entry
-                off = address - at
-                if 0 <= off <= last:
-                    data, nxt, func = unpack(buf, off)
-                elif pages is not None and (off := address & (PAGE - 1)) <= PAGE - size \
-                        and (page := pages.page(address - off)):
-                    buf, at, last = page, address - off, PAGE - size
-                    data, nxt, func = unpack(buf, off)
-                else:
-                    data, nxt, func = unpack(read(address, size))
+            for address, (data, _, func) in linked_records(self.prog, head, first, o.entry, 0, o.size, o.unpack, 1,
+                                                           WALK_LIMIT):
                 if skip is None or func != skip:
                     if func == barrier_func:
                         append(self.work(RawWork(address, data, func), where, n, pool_id, worker))
@@ -235,7 +214,6 @@ class Reader:
                         append(Work(address, funcs.get(func) or self.func(func), data, names, color, where, n,
                                     pwq, None, None, data_pool if pool_id is None else pool_id, worker))
                 n += 1
-                node = nxt
         except READ_ERRORS as e:
             self.warn(what, f"{fault_text(e)} (read {n} entries)")
         return out

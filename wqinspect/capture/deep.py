@@ -9,7 +9,7 @@ from drgn import Object, offsetof
 
 from ..kernel import watchdog as kwd
 from ..kernel.pool import task_walk_record
-from ..kernel.walk import follow, list_node_addresses
+from ..kernel.walk import linked_records, list_node_addresses
 from ..snapshot import LogRecord, Snapshot, TaskStack, Where
 from .base import READ_ERRORS, Reader, fault_text
 from .crash import panic_cpu
@@ -67,25 +67,20 @@ def _tasks_with_state(r: Reader) -> dict[int, int]:
     init = prog["init_task"].address_
     found: dict[int, int] = {}
 
-    def visit(node: int) -> tuple[tuple[int, dict | None], int]:
-        try:
-            f = rec.read(node - tasks_off)
-        except READ_ERRORS as e:
-            # A task that cannot be read whole is left out; its link alone goes on with the list.
-            r.warn(f"task {node - tasks_off:#x}", fault_text(e))
-            return (node - tasks_off, None), prog.read_word(node)
-        return (node - tasks_off, f), f["tasks"]
+    def unreadable(task: int, e: Exception) -> None:
+        # A task that cannot be read whole is left out; its link alone goes on with the list.
+        r.warn(f"task {task:#x}", fault_text(e))
 
     def walk_leaders():
-        first = prog.read_word(init + tasks_off)
-        if first == init + tasks_off:
-            yield from list_node_addresses(prog, init + tasks_off, TASKS_LIMIT, first=first)
+        head = init + tasks_off
+        first = prog.read_word(head)
+        if first == head:
+            yield from list_node_addresses(prog, head, TASKS_LIMIT, first=first)  # (WalkError: the head)
             return
-        yield from follow(init + tasks_off, first, init + tasks_off, "list", TASKS_LIMIT, visit)
+        yield from linked_records(prog, head, first, tasks_off, rec.lo, rec.span, rec.decode, "tasks", TASKS_LIMIT,
+                                  on_fault=unreadable)
 
     for leader, f in r.collect("tasks", walk_leaders()):
-        if f is None:
-            continue
         with r.guard(f"task {leader:#x}"):
             head = f["signal"] + head_off
             if not (f["thread_next"] == head and f["thread_prev"] == head):
@@ -112,9 +107,10 @@ def blocked_tasks(r: Reader) -> list[int]:
 
 def stacks(r: Reader, snap: Snapshot) -> list[TaskStack]:
     """Stacks of the tasks diagnostics need: those waiting on barriers and flushes, what runs on
-    each CPU (its idle task only where that may tell something), busy workers that hold an item someone waits for, run on a CPU or sit in a pool with
-    queued work (there the BUSY_STACKS_PER_POOL longest-running), and other tasks blocked in a
-    flush, drain or cancel of work.
+    each CPU (its idle task only where that may tell something), busy workers that hold an item
+    someone waits for, run on a CPU or sit in a pool with queued work (there the
+    BUSY_STACKS_PER_POOL longest-running), and other tasks blocked in a flush, drain or cancel of
+    work.
 
     Unwinding is the costly part of a deep capture, so the thousands of workers that are merely
     blocked in their work function are left out.
@@ -158,8 +154,7 @@ def stacks(r: Reader, snap: Snapshot) -> list[TaskStack]:
     for ws in sleeping.values():
         # A pool of thousands of blocked items has as many busy workers: the longest-running ones
         # tell why it does not progress (the kernel's watchdog prints the stacks of none of them).
-        ws.sort(key=lambda w: -(snap.jiffies_ago(w.current_start) or 0))
-        for w in ws[:BUSY_STACKS_PER_POOL]:
+        for w in snap.longest_running_first(ws)[:BUSY_STACKS_PER_POOL]:
             add(w.task.address, "busy worker")
     # What runs on each CPU.  An idle CPU runs its idle task, whose stack is the idle loop: left out (as the
     # kernel's NMI backtraces skip idle CPUs; every idle task has pid 0, so nothing looks one up), unless the

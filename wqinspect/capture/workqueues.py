@@ -9,8 +9,8 @@ with one read per CPU and per-cpu chunk; the other lists are walked with raw wor
 
 from ..kernel.cpus import cpumask_cpus
 from ..kernel.pool import attrs_record, pool_record, worker_record
-from ..kernel.structs import PAGE, fresh_pages, member_offset, running_pages, words
-from ..kernel.walk import LIMIT, bad_node, list_node_addresses
+from ..kernel.structs import fresh_pages, member_offset, words
+from ..kernel.walk import linked_records, list_node_addresses
 from ..kernel.workqueue import (affinity_scope_names, completion_waiters, cpu_to_node, flexible_array,
                                 flusher_record, nr_active_record, pwq_list_offset, pwq_record, workqueue_addresses,
                                 workqueue_record)
@@ -55,48 +55,23 @@ def _list(r: Reader, what: str, head: int, first: int, last: int, node_off: int)
     return [n - node_off for n in r.collect(what, list_node_addresses(r.prog, head, first=first, last=last))]
 
 
-def _pwqs(r: Reader, what: str, head: int, first: int, last: int, rec) -> list[tuple[int, dict | None]]:
-    """The pwqs on a workqueue's ``pwqs`` list, each read once: its record carries the next link.  The
-    bounded, cycle-checked walk of list_node_addresses() written out as one loop (it runs for 30,000
-    pwqs), each pwq decoded in place from its page during a capture, as Reader.work_items() does."""
-    out: list[tuple[int, dict | None]] = []
+def _pwqs(r: Reader, what: str, head: int, first: int, last: int, rec) -> list[tuple[int, dict]]:
+    """The pwqs on the ``pwqs`` list of the workqueue ``what`` names, each read once: its record carries the
+    next link.  A pwq that cannot be read whole gets a warning, and its link alone goes on with the list."""
     if first == head and last == head:
-        return out
+        return []
     prog = r.prog
-    node_off = pwq_list_offset(prog, "pwqs_node")
-    decode, lo, span = rec.decode, rec.lo, rec.span
-    pages = running_pages(prog)
-    buf, at, fit = b"", 0, -1  # the page held, its address, the last offset a record fits at in it
-    seen: set[int] = set()
-    node = first
-    try:
+
+    def unreadable(pwq: int, e: Exception) -> None:
+        r.warn(f"pwq {pwq:#x} of {what}", fault_text(e))
+
+    def walk():
         if first == head:  # a damaged head: next says empty, prev does not (WalkError)
-            list(list_node_addresses(prog, head, first=first, last=last))
-        while node != head:
-            if node == 0 or node in seen or len(seen) >= LIMIT:
-                raise bad_node(node, seen, head, "list", LIMIT)
-            seen.add(node)
-            pwq = node - node_off
-            a = pwq + lo
-            off = a - at
-            if 0 <= off <= fit:
-                fields = decode(buf, off)
-            elif pages is not None and (off := a & (PAGE - 1)) <= PAGE - span and (page := pages.page(a - off)):
-                buf, at, fit = page, a - off, PAGE - span
-                fields = decode(buf, off)
-            else:
-                try:
-                    fields = rec.read(pwq)
-                except READ_ERRORS:
-                    # The pwq cannot be read whole: its link alone goes on with the list (read_pwq() says why).
-                    out.append((pwq, None))
-                    node = prog.read_word(node)
-                    continue
-            out.append((pwq, fields))
-            node = fields["pwqs_next"]
-    except READ_ERRORS as e:
-        r.warn(what, f"{fault_text(e)} (read {len(out)} entries)")
-    return out
+            yield from list_node_addresses(prog, head, first=first, last=last)
+        yield from linked_records(prog, head, first, pwq_list_offset(prog, "pwqs_node"), rec.lo, rec.span,
+                                  rec.decode, "pwqs_next", on_fault=unreadable)
+
+    return r.collect(f"{what} pwqs", walk())
 
 
 #: Per-cpu slots closer together than this are read with one read.
@@ -216,7 +191,7 @@ def read_workqueue(r: Reader, address: int, system: dict[int, str], wq: dict | N
             slots[p] = slots.get(p, 0) + 1
     works: list[Work] = []
     prec = pwq_record(prog)
-    for p, fields in _pwqs(r, f"{what} pwqs", address + rec.offset("pwqs"), wq["pwqs"], wq["pwqs_prev"], prec):
+    for p, fields in _pwqs(r, what, address + rec.offset("pwqs"), wq["pwqs"], wq["pwqs_prev"], prec):
         try:  # as r.guard(), without a context manager per pwq
             pwq, inactive = read_pwq(r, p, out, cpu_map, maydays, pending, prec, fields)
         except READ_ERRORS as e:

@@ -125,8 +125,7 @@ def stall(f: F.Stall, ws: Words) -> Finding:
     evidence = [f"{pool.worklist_len} work item(s) queued and not started: " + funcs_summary(queued)]
     # Those with a stack first (the capture unwinds at most BUSY_STACKS_PER_POOL sleeping ones), then
     # the longest-running.
-    shown = sorted(busy, key=lambda w: (snap.stack(w.task.pid if w.task else None) is None,
-                                        -(snap.jiffies_ago(w.current_start) or 0)))
+    shown = sorted(snap.longest_running_first(busy), key=lambda w: snap.stack(w.task.pid if w.task else None) is None)
     evidence += [f"busy: {ws.worker_line(w)}" for w in shown[:BUSY_LINES]]
     if len(shown) > BUSY_LINES:
         evidence.append(f"busy: {len(shown) - BUSY_LINES} more worker(s), "

@@ -12,11 +12,11 @@ counts that exist there.
 import struct
 from dataclasses import dataclass
 
-from drgn import PlatformFlags, Program, offsetof, sizeof
+from drgn import Program, offsetof, sizeof
 
 from .layout import layout
-from .structs import reader
-from .walk import LIMIT, bad_node, list_node_addresses
+from .structs import byte_order, reader
+from .walk import linked_records, list_node_addresses
 
 
 @dataclass
@@ -56,13 +56,12 @@ class _Offsets:
             fields.append((self.stats, f"{len(self.stat_names)}Q", 8 * len(self.stat_names)))
         fields.sort()
         self.lo = pos = fields[0][0]
-        little = bool(prog.platform.flags & PlatformFlags.IS_LITTLE_ENDIAN) if prog.platform else True
-        fmt = "<" if little else ">"
+        fmt = byte_order(prog)
         for off, code, size in fields:
             fmt += (f"{off - pos}x" if off > pos else "") + code
             pos = off + size
         self.span = pos - self.lo
-        self.unpack = struct.Struct(fmt).unpack
+        self.unpack = struct.Struct(fmt).unpack_from
         # Where each member's values are among the unpacked ones.
         at, i = {}, 0
         for off, code, size in fields:
@@ -102,28 +101,21 @@ def workqueue_counters(prog: Program, wq: int, count_inactive: bool = False) -> 
     flags, = o.u32.unpack_from(raw, o.wq_flags - o.wq_lo)
     head = wq + o.wq_pwqs
     pnode, last = o.two_words.unpack_from(raw, o.wq_pwqs - o.wq_lo)
-    unpack, lo, span, nx = o.unpack, o.lo - o.pwq_node, o.span, o.at_next
-    # The pwqs list, walked as list_node_addresses() walks it, but each node's next link comes from the
-    # one read of the pwq's counters: one read per pwq (this loop runs for every pwq of every workqueue),
-    # and the sums are taken in C at the end.
+    # Each pwq's counters and its next link with one read (this runs for every pwq of every workqueue);
+    # the sums are taken in C at the end.
     if pnode == head:
         list(list_node_addresses(prog, head, first=head, last=last))  # empty, or WalkError for a damaged head
-    seen: set[int] = set()
-    rows = []
-    while pnode != head:
-        if pnode == 0 or pnode in seen or len(seen) >= LIMIT:
-            raise bad_node(pnode, seen, head, "list", LIMIT)
-        seen.add(pnode)
-        v = unpack(read(pnode + lo, span))
-        rows.append(v)
-        pnode = v[nx]
+    pwqs, rows = [], []
+    for pwq, values in linked_records(prog, head, pnode, o.pwq_node, o.lo, o.span, o.unpack, o.at_next):
+        pwqs.append(pwq)
+        rows.append(values)
     sums = list(map(sum, zip(*rows))) if rows else [0] * o.nvalues
     active = sums[o.at_active]
     in_flight = sum(sums[o.at_in_flight:o.at_in_flight + o.nr_colors])
     totals = sums[o.at_stats:o.at_stats + nstats] if nstats else []
     inactive = 0
     if count_inactive:
-        for pnode in seen:
-            inactive += sum(1 for _ in list_node_addresses(prog, pnode - o.pwq_node + o.inactive))
+        for pwq in pwqs:
+            inactive += sum(1 for _ in list_node_addresses(prog, pwq + o.inactive))
     return WqCounters(wq, name, flags, dict(zip(o.stat_names, totals)) if nstats else None, active,
                       in_flight, inactive if count_inactive else None)

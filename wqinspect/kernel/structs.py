@@ -19,6 +19,11 @@ from drgn import FaultError, Object, PlatformFlags, Program, Type, TypeKind, siz
 _INT = {1: "b", 2: "h", 4: "i", 8: "q"}
 
 
+def byte_order(prog: Program) -> str:
+    """The :mod:`struct` byte order prefix of the program's platform: "<" or ">" (little-endian without one)."""
+    return ">" if prog.platform and not prog.platform.flags & PlatformFlags.IS_LITTLE_ENDIAN else "<"
+
+
 def _underlying(t: Type) -> Type:
     t = t.unqualified()
     while t.kind == TypeKind.TYPEDEF:
@@ -60,7 +65,6 @@ class Record:
         self.prog = prog
         self.type = prog.type(type_name)
         self.size = sizeof(self.type)
-        little = bool(prog.platform.flags & PlatformFlags.IS_LITTLE_ENDIAN) if prog.platform else True
         proto = Object(prog, self.type, address=0)
         self.offsets: dict[str, int] = {}
         fields = []  # (offset, size, fmt, name, post)
@@ -93,7 +97,7 @@ class Record:
         #: Only the bytes from the first member read to the end of the last one are read.
         self.lo = fields[0][0] if fields else 0
         self.span = max((off + size for off, size, *_ in fields), default=0) - self.lo
-        fmt, pos, self._post = "<" if little else ">", self.lo, []
+        fmt, pos, self._post = byte_order(prog), self.lo, []
         for off, size, c, name, post in fields:
             if off < pos:
                 raise TypeError(f"{type_name}: member {name} overlaps another one")
@@ -251,8 +255,7 @@ def words(prog: Program, address: int, count: int) -> list[int]:
     """``count`` native words at ``address``, with one memory read."""
     if count <= 0:
         return []
-    little = bool(prog.platform.flags & PlatformFlags.IS_LITTLE_ENDIAN) if prog.platform else True
-    return list(struct.unpack(("<" if little else ">") + f"{count}Q", prog.read(address, 8 * count)))
+    return list(struct.unpack(f"{byte_order(prog)}{count}Q", prog.read(address, 8 * count)))
 
 
 def bits_set(ws: Iterable[int], limit: int) -> list[int]:

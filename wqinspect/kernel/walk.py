@@ -8,11 +8,11 @@ what it could read).  Reading memory may also raise :class:`drgn.FaultError`;
 callers turn both into warnings.
 """
 
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
-from drgn import Program, offsetof
+from drgn import FaultError, Program, offsetof
 
-from .structs import words
+from .structs import PAGE, reader, running_pages, words
 
 #: The most nodes a single list walk visits.
 LIMIT = 10_000_000
@@ -39,9 +39,59 @@ def follow(head: int, first: int, end: int, what: str, limit: int, visit) -> Ite
         yield item
 
 
+def linked_records(prog: Program, head: int, first: int, node_off: int, lo: int, span: int, decode, next_at,
+                   limit: int = LIMIT, on_fault: Callable[[int, Exception], None] | None = None
+                   ) -> Iterator[tuple[int, Any]]:
+    """
+    The objects on a ``list_head`` list whose records carry their own link: each object is read once,
+    ``decode(buf, offset)`` of its ``span`` bytes from offset ``lo``, and ``record[next_at]`` is the next
+    node.  This is the walk of the 100,000 items of a list, of the pwqs of 2,000 workqueues and of
+    every task, so during a capture (:func:`~wqinspect.kernel.structs.page_reads`) an object is
+    decoded in place from its page, the page held while the list stays in it (the items of an array,
+    the pwqs of a slab page); else, or across pages, it is read on its own.
+
+    Bounded and cycle-checked as :func:`follow` (``first``: ``head->next``, read by the caller, who
+    also decides an empty or damaged head).
+
+    :param node_off: offset of the ``list_head`` node in the object
+    :param on_fault: given, an object that cannot be read is passed to it with the fault, and the walk
+        goes on through its link alone; else the fault ends the walk
+    :return: (object address, its record)
+    """
+    pages = running_pages(prog)
+    read = reader(prog)
+    buf, at, fit = b"", 0, -1  # the page held, its address, and the last offset a record fits at in it
+    seen: set[int] = set()
+    add = seen.add
+    node = first
+    while node != head:
+        if node == 0 or node in seen or len(seen) >= limit:
+            raise bad_node(node, seen, head, "list", limit)
+        add(node)
+        obj = node - node_off
+        a = obj + lo
+        off = a - at
+        if 0 <= off <= fit:
+            fields = decode(buf, off)
+        elif pages is not None and (off := a & (PAGE - 1)) <= PAGE - span and (page := pages.page(a - off)):
+            buf, at, fit = page, a - off, PAGE - span
+            fields = decode(buf, off)
+        else:
+            try:
+                fields = decode(read(a, span), 0)
+            except (FaultError, ValueError, OverflowError) as e:
+                if on_fault is None:
+                    raise
+                on_fault(obj, e)
+                node = prog.read_word(node)
+                continue
+        yield obj, fields
+        node = fields[next_at]
+
+
 def bad_node(node: int, seen: set, head: int, what: str, limit: int) -> WalkError:
     """Why a walk cannot go on to ``node`` (NULL, already seen, or past ``limit``): the error every list walk
-    raises, including the written-out ones on hot paths."""
+    raises."""
     if node == 0:
         return WalkError(f"{what} at {head:#x} has a NULL next pointer")
     if node in seen:

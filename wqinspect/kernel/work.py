@@ -9,13 +9,13 @@ import struct
 from dataclasses import dataclass
 from typing import Iterator, NamedTuple
 
-from drgn import FaultError, PlatformFlags, Program, offsetof, sizeof
+from drgn import FaultError, Program, offsetof, sizeof
 
 from .cache import per_program
 from .cpus import cpus
 from .layout import layout
-from .structs import record
-from .walk import LIMIT, WalkError, follow, list_node_addresses
+from .structs import byte_order, record
+from .walk import LIMIT, WalkError, linked_records, list_node_addresses
 
 
 class RawWork(NamedTuple):
@@ -41,7 +41,7 @@ def work_offsets(prog: Program) -> _WorkOffsets:
         t = prog.type("struct work_struct")
         d, e, f = offsetof(t, "data"), offsetof(t, "entry"), offsetof(t, "func")
         fields = sorted([(d, "data"), (e, "next"), (f, "func")])
-        fmt, pos = "<" if prog.platform.flags & PlatformFlags.IS_LITTLE_ENDIAN else ">", 0
+        fmt, pos = byte_order(prog), 0
         for off, _ in fields:
             fmt += f"{off - pos}xQ" if off > pos else "Q"
             pos = off + 8
@@ -71,8 +71,9 @@ def work_list(prog: Program, head: int, limit: int = LIMIT, first: int | None = 
     """
     The work items on a list linked through ``work_struct->entry``: a pool's
     worklist, a pwq's inactive_works or a worker's scheduled list.  One memory
-    read per item (its data, link and function together); bounded and
-    cycle-checked like :func:`wqinspect.kernel.walk.list_node_addresses`.
+    read per item (its data, link and function together), or a slice of its page
+    during a capture; bounded and cycle-checked
+    (:func:`wqinspect.kernel.walk.linked_records`).
 
     :param head: address of the ``struct list_head``
     :param first: ``head->next`` and ``last``: ``head->prev``, if the caller read them already
@@ -83,14 +84,8 @@ def work_list(prog: Program, head: int, limit: int = LIMIT, first: int | None = 
     if first == head:
         yield from list_node_addresses(prog, head, first=first, last=last)  # checks head->prev
         return
-    read, unpack, entry, size = prog.read, o.unpack, o.entry, o.size
-
-    def visit(node):
-        address = node - entry
-        data, nxt, func = unpack(read(address, size))
-        return RawWork(address, data, func), nxt
-
-    yield from follow(head, first, head, "list", limit, visit)
+    for address, (data, _, func) in linked_records(prog, head, first, o.entry, 0, o.size, o.unpack, 1, limit):
+        yield RawWork(address, data, func)
 
 
 def barrier_waiter(prog: Program, work: int) -> int:
@@ -130,7 +125,7 @@ def for_each_wheel_timer(prog: Program, limit: int = 100_000) -> Iterator[WheelT
     from drgn.helpers.linux.percpu import per_cpu
 
     word = sizeof(prog.type("void *"))
-    order = "little" if prog.platform.flags & PlatformFlags.IS_LITTLE_ENDIAN else "big"
+    order = "little" if byte_order(prog) == "<" else "big"
     for cpu in cpus(prog).possible:
         bases = per_cpu(prog["timer_bases"], cpu)
         for b in range(len(bases)):

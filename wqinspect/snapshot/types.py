@@ -11,7 +11,7 @@ snapshot file, ``"0x…"`` strings in the commands' JSON output).
 """
 
 import re
-from typing import Annotated
+from typing import Annotated, Iterable
 
 import msgspec
 from msgspec import Meta, field
@@ -694,6 +694,11 @@ class Snapshot(_S, dict=True):
         if ts is None or not self.kernel.hz:
             return None
         return jiffies_delta(self.kernel.jiffies, ts) / self.kernel.hz
+
+    def longest_running_first(self, workers: Iterable["Worker"]) -> list["Worker"]:
+        """``workers`` by how long their current item has run, longest first (those with no start time
+        last): the order in which busy workers tell most about a pool that does not progress."""
+        return sorted(workers, key=lambda w: -(self.jiffies_ago(w.current_start) or 0))
 
     def module_of(self, address: int) -> Module | None:
         return next((m for m in self.modules if m.covers(address)), None)
