@@ -156,3 +156,32 @@ def test_hlist_walk_and_cycle():
     assert list(hlist_node_addresses(program({head: a, a: b, b: 0}), head)) == [a, b]
     with pytest.raises(WalkError, match="loops back"):
         list(hlist_node_addresses(program({head: a, a: b, b: a}), head))
+
+
+def test_linked_records_read_each_object_once_and_go_on_past_an_unreadable_one():
+    """linked_records(): each object's record gives its next link; during a capture records are decoded in
+    place from one read of their page; an object that cannot be read whole is passed to on_fault and its
+    link alone goes on (without on_fault its fault ends the walk); a cycle ends it too."""
+    from wqinspect.kernel.structs import page_reads
+    from wqinspect.kernel.walk import linked_records
+
+    head, a, b, c = BASE, BASE + 0x100, BASE + 0xff0, BASE + 0x200
+    # a -> b, whose record runs past the readable memory (its link alone is readable) -> c -> head
+    words = {head: a + 8, a: 1, a + 8: b + 8, a + 16: 2, b + 8: c + 8, c: 3, c + 8: head, c + 16: 4}
+    prog = program(words)
+    rec = struct.Struct("<QQQ").unpack_from  # (a value, the next link, a value), the link at offset 8
+    faults = []
+
+    def walk(p=prog, **kw):
+        return list(linked_records(p, head, a + 8, 8, 0, 24, rec, 1, **kw))
+
+    plain = walk(on_fault=lambda obj, e: faults.append((obj, type(e))))
+    assert plain == [(a, (1, b + 8, 2)), (c, (3, head, 4))]
+    assert faults == [(b, drgn.FaultError)]
+    with page_reads(prog) as pages:
+        assert walk(on_fault=lambda obj, e: None) == plain
+        assert list(pages.pages) == [BASE]  # a and c from one read of their page
+    with pytest.raises(drgn.FaultError):
+        walk()
+    with pytest.raises(WalkError, match="loops back"):
+        walk(program({**words, c + 8: a + 8}), on_fault=lambda obj, e: None)
