@@ -454,23 +454,28 @@ def encode(value) -> bytes:
         return json.dumps(value, ensure_ascii=True).encode()
 
 
+def _lines(items: list) -> bytes:
+    """``items`` as JSON values, one per line, each line but the last ending with a comma."""
+    try:
+        # One call in C: encode_lines() ends each value with a newline, and a value never holds a raw
+        # newline (JSON escapes it in strings), so each newline is where a comma goes.
+        return _enc.encode_lines(items)[:-1].replace(b"\n", b",\n")
+    except UnicodeEncodeError:
+        return b",\n".join(map(encode, items))
+
+
 def write_json(out, head: dict, key: str | None, items: Iterable, tail: dict) -> None:
     """``{**head, key: [items...], **tail}`` written as it goes: one item per line, one JSON document."""
     parts = encode(head)[:-1]
     out.write(parts)
     if key is not None:
         out.write((b"," if head else b"") + encode(key) + b":[")
-        first = True
-        buf = []
-        for it in items:
-            buf.append(encode(it) if first else b",\n" + encode(it))
-            if first:
-                buf[0] = b"\n" + buf[0]
-                first = False
-            if len(buf) >= 256:
-                out.write(b"".join(buf))
-                buf.clear()
-        out.write(b"".join(buf) + (b"\n]" if not first else b"]"))
+        it = iter(items)
+        sep = b"\n"
+        while batch := list(islice(it, 256)):
+            out.write(sep + _lines(batch))
+            sep = b",\n"
+        out.write(b"\n]" if sep != b"\n" else b"]")
     if tail:
         out.write((b"," if (head or key is not None) else b"") + encode(tail)[1:])
     else:
