@@ -634,12 +634,18 @@ def run() -> None:
         code = EXIT_OK
     except SystemExit as e:
         code = e.code
-    if isinstance(code, str):  # as the interpreter does with sys.exit("text")
+    if code is None:
+        code = EXIT_OK
+    elif not isinstance(code, int):  # as the interpreter does with sys.exit("text")
         print(code, file=sys.stderr)
         code = 1
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (BrokenPipeError, OSError, ValueError):
-            pass
-    os._exit(code if isinstance(code, int) else EXIT_OK)
+        except (BrokenPipeError, ValueError):
+            pass  # a reader that went away, or a stream closed already
+        except OSError as e:  # the output could not be written (a full disk): say so, as commands do
+            with contextlib.suppress(OSError):
+                os.write(2, f"wqinspect: cannot write the output: {e.strerror or e}\n".encode())
+            code = code or EXIT_UNREADABLE
+    os._exit(code)

@@ -64,6 +64,20 @@ def test_more_than_64_bits_is_refused(tmp_path, scenarios_snap, value):
     assert Snapshot.load(str(f)) == scenarios_snap  # a long number elsewhere is no error
 
 
+@pytest.mark.parametrize("value", [10 ** 30, -10 ** 30, -(1 << 63) - 1])
+def test_an_unbounded_int_field_of_more_than_64_bits_is_refused_with_its_path(tmp_path, scenarios_snap, value):
+    """Layout's plain int fields have no schema bound: a value outside [-2^63, 2^64 - 1] is refused all the
+    same, with the path of the field, however far below zero it lies."""
+    import msgspec
+
+    doc = msgspec.json.decode(scenarios_snap.dumps())
+    doc["kernel"]["features"]["hz"] = value
+    f = tmp_path / "big.json"
+    f.write_bytes(msgspec.json.encode(doc))
+    with pytest.raises(SnapshotError, match=r"snapshot\.kernel\.features\.hz: more than 64 bits"):
+        Snapshot.load(str(f))
+
+
 def test_load_errors(tmp_path):
     with pytest.raises(SnapshotError, match="cannot read"):
         Snapshot.load(str(tmp_path / "missing.json"))

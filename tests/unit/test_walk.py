@@ -13,15 +13,22 @@ from wqinspect.kernel.work import work_list
 BASE = 0x10000
 
 
-def program(words: dict[int, int]) -> drgn.Program:
-    """A program whose memory is the given 8-byte words (address -> value), zero elsewhere."""
+def program(words: dict[int, int], reads: list | None = None) -> drgn.Program:
+    """A program whose memory is the given 8-byte words (address -> value), zero elsewhere (``reads``: gets
+    the (address, size) of each read of the memory)."""
     size = 0x1000
     buf = bytearray(size)
     for addr, value in words.items():
         struct.pack_into("<Q", buf, addr - BASE, value)
     prog = drgn.Program(drgn.Platform(drgn.Architecture.X86_64, drgn.PlatformFlags.IS_64_BIT |
                                       drgn.PlatformFlags.IS_LITTLE_ENDIAN))
-    prog.add_memory_segment(BASE, size, lambda address, count, offset, physical: bytes(buf[offset:offset + count]))
+
+    def read(address, count, offset, physical):
+        if reads is not None:
+            reads.append((address, count))
+        return bytes(buf[offset:offset + count])
+
+    prog.add_memory_segment(BASE, size, read)
     return prog
 
 
@@ -168,7 +175,8 @@ def test_linked_records_read_each_object_once_and_go_on_past_an_unreadable_one()
     head, a, b, c = BASE, BASE + 0x100, BASE + 0xff0, BASE + 0x200
     # a -> b, whose record runs past the readable memory (its link alone is readable) -> c -> head
     words = {head: a + 8, a: 1, a + 8: b + 8, a + 16: 2, b + 8: c + 8, c: 3, c + 8: head, c + 16: 4}
-    prog = program(words)
+    reads = []
+    prog = program(words, reads)
     rec = struct.Struct("<QQQ").unpack_from  # (a value, the next link, a value), the link at offset 8
     faults = []
 
@@ -178,9 +186,14 @@ def test_linked_records_read_each_object_once_and_go_on_past_an_unreadable_one()
     plain = walk(on_fault=lambda obj, e: faults.append((obj, type(e))))
     assert plain == [(a, (1, b + 8, 2)), (c, (3, head, 4))]
     assert faults == [(b, drgn.FaultError)]
+    assert (a, 24) in reads and (c, 24) in reads  # each object read alone, once
+    reads.clear()
     with page_reads(prog) as pages:
         assert walk(on_fault=lambda obj, e: None) == plain
-        assert list(pages.pages) == [BASE]  # a and c from one read of their page
+        assert list(pages.pages) == [BASE]
+    # a and c from one read of their page; b, across the page's end, read alone (drgn reads the 16 bytes the
+    # memory has, then faults), then its link
+    assert [r for r in reads if r[1] > 8] == [(BASE, 4096), (b, 16)]
     with pytest.raises(drgn.FaultError):
         walk()
     with pytest.raises(WalkError, match="loops back"):

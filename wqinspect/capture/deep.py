@@ -165,7 +165,7 @@ def stacks(r: Reader, snap: Snapshot) -> list[TaskStack]:
     for cpu in snap.kernel.online_cpus:
         with r.guard(f"cpu {cpu}"):
             task = cpu_curr(prog, cpu).value_()
-            if crashed or cpu in watched or r.task_fields(task)["pid"] != 0:
+            if task and (crashed or cpu in watched or r.task_fields(task)["pid"] != 0):
                 add(task, f"on cpu {cpu}")
     names = set(kwd.FLUSH_FRAMES)
     for task in blocked_tasks(r):

@@ -19,6 +19,7 @@ from .types import SCHEMA_VERSION, Snapshot
 
 
 _U64_MAX = (1 << 64) - 1
+_I64_MIN = -(1 << 63)
 
 
 class SnapshotError(Exception):
@@ -137,9 +138,10 @@ def _schema_error(schema) -> SnapshotError:
                          f"schemas 1 and {SCHEMA_VERSION})")
 
 
-#: msgspec bounds integers only within int64, so its decoder passes an Addr or U64 over 2^64 - 1.  Its
-#: MessagePack encoder refuses exactly the integers outside [-2^63, 2^64 - 1]: one encode, in C, finds
-#: whether a decoded snapshot holds one (60 ms at 100,000 items), and only then is the path looked for.
+#: msgspec bounds integers only within int64, so its decoder passes an Addr or U64 over 2^64 - 1 (and any
+#: value of an unbounded int field).  Its MessagePack encoder refuses exactly the integers outside
+#: [-2^63, 2^64 - 1]: one encode, in C, finds whether a decoded snapshot holds one (60 ms at 100,000
+#: items), and only then is the path looked for.
 _MSGPACK = msgspec.msgpack.Encoder()
 
 
@@ -147,15 +149,16 @@ def _refuse_over_64_bits(snap: Snapshot) -> None:
     try:
         _MSGPACK.encode(snap)
     except OverflowError:
-        bad = _too_large(mi.type_info(Snapshot), snap, "snapshot")
+        bad = _too_large(mi.type_info(Snapshot), snap, "snapshot")  # (None: not found, as a last resort)
         raise SnapshotError(f"not a valid wqinspect snapshot: {escape(bad or 'snapshot')}: more than 64 bits") \
             from None
 
 
 def _too_large(t, v, path: str) -> str | None:
-    """The path of the first integer over 2^64 - 1 in ``v`` (of type info ``t``), if any."""
+    """The path of the first integer in ``v`` (of type info ``t``) that takes more than 64 bits: over
+    2^64 - 1 or under -2^63, if any."""
     if isinstance(v, int) and not isinstance(v, bool):
-        return path if v > _U64_MAX else None
+        return path if v > _U64_MAX or v < _I64_MIN else None
     if isinstance(t, mi.Metadata):
         t = t.type
     if isinstance(t, mi.UnionType):
