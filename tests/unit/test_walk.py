@@ -7,8 +7,8 @@ import drgn
 import pytest
 
 from wqinspect.kernel.structs import bits_set
-from wqinspect.kernel.walk import WalkError, hlist_node_addresses, list_node_addresses, xarray_entries
-from wqinspect.kernel.work import work_list
+from wqinspect.kernel.walk import WalkError, hlist_node_addresses, linked_records, list_node_addresses, xarray_entries
+from wqinspect.kernel.work import work_offsets
 
 BASE = 0x10000
 
@@ -64,16 +64,23 @@ def _work_program(words: dict[int, int]) -> drgn.Program:
     return prog
 
 
+def _work_items(prog, head):
+    """(address, data, func) of the items on the work list at ``head``, as Reader.work_items() walks it."""
+    o = work_offsets(prog)
+    return [(a, data, func) for a, (data, _, func) in
+            linked_records(prog, head, prog.read_word(head), o.entry, 0, o.size, o.unpack, 1)]
+
+
 def test_work_list_reads_items_and_checks_the_head():
     head, a, b = BASE, BASE + 0x100, BASE + 0x200
     prog = _work_program({head: a + 8, head + 8: b + 8, a + 8: b + 8, a: 0x15, a + 24: 0xf1, b + 8: head, b: 0x25,
                           b + 24: 0xf2})
-    assert [tuple(w) for w in work_list(prog, head)] == [(a, 0x15, 0xf1), (b, 0x25, 0xf2)]
+    assert _work_items(prog, head) == [(a, 0x15, 0xf1), (b, 0x25, 0xf2)]
     with pytest.raises(WalkError, match="damaged"):
-        list(work_list(_work_program({head: head, head + 8: a + 8}), head))
+        list(list_node_addresses(_work_program({head: head, head + 8: a + 8}), head))
     cycle = _work_program({head: a + 8, a + 8: b + 8, b + 8: a + 8})
     with pytest.raises(WalkError, match="loops back"):
-        list(work_list(cycle, head))
+        _work_items(cycle, head)
 
 
 def _types(prog: drgn.Program, types: dict) -> None:

@@ -257,9 +257,7 @@ def read_pwq(r: Reader, address: int, wq: Workqueue, cpu_map, maydays, pending,
     p = p or rec.read(address)
     r.pwq_owner[address] = wq
     pool = p["pool"]
-    pid = r.pool_ids.get(pool)
-    if pid is None:
-        pid = pool_id(r, pool)
+    pid = pool_id(r, pool)
     # Most pwqs of a large state hold nothing: their (zero) counters are one list and one dict.
     shared = r.shared
     in_flight = p["nr_in_flight"]

@@ -137,7 +137,7 @@ class Record:
     def read(self, address: int) -> dict[str, Any]:
         """Read the struct at ``address`` (one memory read, or a slice of its page during a capture:
         :func:`page_reads`) and decode it."""
-        pages = self.prog.cache.get(_PAGE_READS)
+        pages = running_pages(self.prog)
         if pages is not None:
             return self.decode(pages.read(address + self.lo, self.span))
         return self.decode(self.prog.read(address + self.lo, self.span))
@@ -233,21 +233,21 @@ def page_reads(prog: Program, live: bool = False) -> Iterator[PageReads]:
         prog.cache.pop(_PAGE_READS, None)
 
 
-def fresh_pages(prog: Program) -> None:
-    """:meth:`PageReads.fresh` of the running capture, if any."""
-    pages = prog.cache.get(_PAGE_READS)
-    if pages is not None:
-        pages.fresh()
-
-
 def running_pages(prog: Program) -> PageReads | None:
     """The :class:`PageReads` of the running capture, None outside one."""
     return prog.cache.get(_PAGE_READS)
 
 
+def fresh_pages(prog: Program) -> None:
+    """:meth:`PageReads.fresh` of the running capture, if any."""
+    pages = running_pages(prog)
+    if pages is not None:
+        pages.fresh()
+
+
 def reader(prog: Program):
     """``read(address, size)``: the page reads of a running capture (:func:`page_reads`), else ``prog.read``."""
-    pages = prog.cache.get(_PAGE_READS)
+    pages = running_pages(prog)
     return prog.read if pages is None else pages.read
 
 

@@ -8,11 +8,12 @@ what it could read).  Reading memory may also raise :class:`drgn.FaultError`;
 callers turn both into warnings.
 """
 
+import struct
 from typing import Any, Callable, Iterator
 
 from drgn import FaultError, Program, offsetof
 
-from .structs import PAGE, reader, running_pages, words
+from .structs import PAGE, byte_order, reader, running_pages, words
 
 #: The most nodes a single list walk visits.
 LIMIT = 10_000_000
@@ -26,22 +27,9 @@ class WalkError(Exception):
     """A list could not be walked to its end."""
 
 
-def follow(head: int, first: int, end: int, what: str, limit: int, visit) -> Iterator:
-    """The bounded, cycle-checked walk under every list reader: from ``first`` until ``end`` (the head
-    of a circular list, or NULL), ``visit(node)`` returns what to yield and the next node."""
-    seen = set()
-    node = first
-    while node != end:
-        if node == 0 or node in seen or len(seen) >= limit:
-            raise bad_node(node, seen, head, what, limit)
-        seen.add(node)
-        item, node = visit(node)
-        yield item
-
-
 def linked_records(prog: Program, head: int, first: int, node_off: int, lo: int, span: int, decode, next_at,
-                   limit: int = LIMIT, on_fault: Callable[[int, Exception], None] | None = None
-                   ) -> Iterator[tuple[int, Any]]:
+                   limit: int = LIMIT, on_fault: Callable[[int, Exception], None] | None = None,
+                   end: int | None = None, what: str = "list") -> Iterator[tuple[int, Any]]:
     """
     The objects on a ``list_head`` list whose records carry their own link: each object is read once,
     ``decode(buf, offset)`` of its ``span`` bytes from offset ``lo``, and ``record[next_at]`` is the next
@@ -50,12 +38,16 @@ def linked_records(prog: Program, head: int, first: int, node_off: int, lo: int,
     decoded in place from its page, the page held while the list stays in it (the items of an array,
     the pwqs of a slab page); else, or across pages, it is read on its own.
 
-    Bounded and cycle-checked as :func:`follow` (``first``: ``head->next``, read by the caller, who
-    also decides an empty or damaged head).
+    This is the one bounded, cycle-checked walk under every list reader here: it stops at a node seen
+    before, at a NULL link and after ``limit`` nodes with :class:`WalkError`, after yielding what it
+    read (``first``: ``head->next``, read by the caller, who also decides an empty or damaged head).
+    A list of bare nodes is walked as records of one word, the next link.
 
     :param node_off: offset of the ``list_head`` node in the object
     :param on_fault: given, an object that cannot be read is passed to it with the fault, and the walk
         goes on through its link alone; else the fault ends the walk
+    :param end: the link that ends the list: the head of a circular list (the default) or 0 (hlist)
+    :param what: the kind of list, for the errors
     :return: (object address, its record)
     """
     pages = running_pages(prog)
@@ -64,9 +56,10 @@ def linked_records(prog: Program, head: int, first: int, node_off: int, lo: int,
     seen: set[int] = set()
     add = seen.add
     node = first
-    while node != head:
+    end = head if end is None else end
+    while node != end:
         if node == 0 or node in seen or len(seen) >= limit:
-            raise bad_node(node, seen, head, "list", limit)
+            raise bad_node(node, seen, head, what, limit)
         add(node)
         obj = node - node_off
         a = obj + lo
@@ -101,8 +94,19 @@ def bad_node(node: int, seen: set, head: int, what: str, limit: int) -> WalkErro
 
 def _nodes(prog: Program, head: int, end: int, what: str, limit: int, first: int | None = None) -> Iterator[int]:
     """Follow first pointers from ``head`` until ``end``: the head itself (circular lists) or NULL."""
-    read = prog.read_word
-    return follow(head, read(head) if first is None else first, end, what, limit, lambda node: (node, read(node)))
+    if first is None:
+        first = prog.read_word(head)
+    unpack = _word(prog)
+    return (node for node, _ in linked_records(prog, head, first, 0, 0, 8, unpack, 0, limit, end=end, what=what))
+
+
+def _word(prog: Program):
+    """``unpack(buf, offset)``: the native word at ``buf[offset:]``, as a 1-tuple (a bare node's record)."""
+    try:
+        return prog.cache["wqinspect_word"]
+    except KeyError:
+        u = prog.cache["wqinspect_word"] = struct.Struct(byte_order(prog) + "Q").unpack_from
+        return u
 
 
 def list_node_addresses(prog: Program, head: int, limit: int = LIMIT, first: int | None = None,

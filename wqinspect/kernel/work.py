@@ -15,7 +15,7 @@ from .cache import per_program
 from .cpus import cpus
 from .layout import layout
 from .structs import byte_order, record
-from .walk import LIMIT, WalkError, linked_records, list_node_addresses
+from .walk import WalkError
 
 
 class RawWork(NamedTuple):
@@ -64,28 +64,6 @@ def read_work(prog: Program, address: int) -> RawWork:
     o = work_offsets(prog)
     data, _, func = o.unpack(prog.read(address, o.size))
     return RawWork(address, data, func)
-
-
-def work_list(prog: Program, head: int, limit: int = LIMIT, first: int | None = None,
-              last: int | None = None) -> Iterator[RawWork]:
-    """
-    The work items on a list linked through ``work_struct->entry``: a pool's
-    worklist, a pwq's inactive_works or a worker's scheduled list.  One memory
-    read per item (its data, link and function together), or a slice of its page
-    during a capture; bounded and cycle-checked
-    (:func:`wqinspect.kernel.walk.linked_records`).
-
-    :param head: address of the ``struct list_head``
-    :param first: ``head->next`` and ``last``: ``head->prev``, if the caller read them already
-    """
-    o = work_offsets(prog)
-    if first is None:
-        first = prog.read_word(head)
-    if first == head:
-        yield from list_node_addresses(prog, head, first=first, last=last)  # checks head->prev
-        return
-    for address, (data, _, func) in linked_records(prog, head, first, o.entry, 0, o.size, o.unpack, 1, limit):
-        yield RawWork(address, data, func)
 
 
 def barrier_waiter(prog: Program, work: int) -> int:

@@ -16,6 +16,8 @@ could not be read (a read warning of the snapshot) or holds implausible values
 
 from collections import Counter
 from functools import partial
+from itertools import count, filterfalse
+from operator import attrgetter, itemgetter
 from typing import Callable, Iterator
 
 from ..snapshot import Pwq, Snapshot, Verdict, Where, Workqueue
@@ -73,6 +75,17 @@ class Result:
         return self.check, self.object
 
 
+class _Held:
+    """What a check yields for an object that holds when only failing results are kept (_Index.keep_ok):
+    counted with the results, never kept, and cheaper to make than a Result."""
+
+    __slots__ = ()
+    ok = True
+
+
+HELD = _Held()
+
+
 def _r(check, obj, expected, found) -> Result:
     return Result(check, obj, str(expected), str(found), expected == found)
 
@@ -93,7 +106,7 @@ class _Index:
         self._labels: dict[tuple[int, int], str] = {}
         self._objects: dict[int, partial] = {}
         #: Whether the results that hold are wanted.  When not, a check over thousands of objects may
-        #: count those that hold instead of making a Result for each: it then yields the count (an int).
+        #: yield HELD for an object that holds instead of making its Result.
         self.keep_ok = keep_ok
 
     def pwq_label(self, wq: Workqueue, p: Pwq) -> str:
@@ -150,37 +163,32 @@ def _colors_range(ix):
 
 @check("colors.pwq_work_color", "every pwq has the workqueue's work color")
 def _pwq_work_color(ix):
-    held = 0
     for wq in ix.snap.workqueues:
         if not ix.colors_valid(wq):
             continue
         for p in wq.pwqs:
             if p.work_color == wq.work_color and not ix.keep_ok:
-                held += 1
+                yield HELD
                 continue
             yield _r("colors.pwq_work_color", ix.pwq_object(wq, p), wq.work_color, p.work_color)
-    yield from _held(held)
 
 
 @check("colors.pwq_flush_color", "a pwq's flush color is -1 or the workqueue's flush color")
 def _pwq_flush_color(ix):
-    held = 0
     for wq in ix.snap.workqueues:
         if not ix.colors_valid(wq):
             continue
         for p in wq.pwqs:
             ok = p.flush_color in (-1, wq.flush_color)
             if ok and not ix.keep_ok:
-                held += 1
+                yield HELD
                 continue
             yield Result("colors.pwq_flush_color", ix.pwq_object(wq, p), f"-1 or {wq.flush_color}",
                          str(p.flush_color), ok)
-    yield from _held(held)
 
 
 @check("colors.window", "items are in flight only with colors from flush_color to work_color")
 def _color_window(ix):
-    held = 0
     for wq in ix.snap.workqueues:
         if not ix.colors_valid(wq):
             continue
@@ -190,11 +198,10 @@ def _color_window(ix):
             outside = {c: n for c, n in enumerate(p.nr_in_flight) if n and c not in window} if any(
                 p.nr_in_flight) else None
             if not outside and not ix.keep_ok:
-                held += 1
+                yield HELD
                 continue
             yield Result("colors.window", ix.pwq_object(wq, p), expected,
                          f"outside: {outside}" if outside else "none outside", not outside)
-    yield from _held(held)
 
 
 @check("flush.idle", "without a flush in progress colors agree, no pwq flushes and nothing is counted")
@@ -275,7 +282,6 @@ def _items_of(ix, p: Pwq):
 
 @check("in_flight.count", "nr_in_flight[color] counts the pwq's queued, inactive, scheduled and running items")
 def _in_flight(ix):
-    held = 0
     for wq in ix.snap.workqueues:
         if not ix.colors_valid(wq):
             continue
@@ -284,7 +290,7 @@ def _in_flight(ix):
         for p in wq.pwqs:
             if not _items_of(ix, p):  # (most pwqs: nothing counted, nothing may be in flight)
                 if not ix.keep_ok and not any(p.nr_in_flight) and window[-1] < len(p.nr_in_flight):
-                    held += 1  # (the Result below would hold)
+                    yield HELD  # (the Result below would hold)
                     continue
                 found = {c: p.nr_in_flight[c] for c in window if c < len(p.nr_in_flight)}
                 yield Result("in_flight.count", ix.pwq_object(wq, p), nothing, partial(_in_flight_found, found),
@@ -309,7 +315,6 @@ def _in_flight(ix):
                                    and sum(missing.values()) == unknown)
             yield Result("in_flight.count", ix.pwq_object(wq, p), partial(_in_flight_expected, want, unknown),
                          partial(_in_flight_found, found), ok)
-    yield from _held(held)
 
 
 def _in_flight_expected(want: dict, unknown: int) -> str:
@@ -323,7 +328,6 @@ def _in_flight_found(found: dict) -> str:
 
 @check("nr_active.count", "nr_active counts the pwq's active items (barriers and inactive ones excluded)")
 def _nr_active(ix):
-    held = 0
     for wq in ix.snap.workqueues:
         for p in wq.pwqs:
             # A running item counts from its start (pwq_dec_nr_in_flight() uses the data word saved
@@ -331,10 +335,9 @@ def _nr_active(ix):
             active = sum(1 for w in _items_of(ix, p) if not w.is_barrier and (
                 w.where == "running" or (w.where in ("worklist", "scheduled") and "INACTIVE" not in w.flag_names)))
             if active == p.nr_active and not ix.keep_ok:
-                held += 1
+                yield HELD
                 continue
             yield _r("nr_active.count", ix.pwq_object(wq, p), f"nr_active {active}", f"nr_active {p.nr_active}")
-    yield from _held(held)
 
 
 def _work_object(w) -> str:
@@ -343,18 +346,16 @@ def _work_object(w) -> str:
 
 @check("inactive.flag", "items on inactive lists, and barriers, carry WORK_STRUCT_INACTIVE (v5.15+)")
 def _inactive_flag(ix):
-    held = 0
     for w in ix.snap.works:
         if ix.no_color is not None and w.is_barrier:
             continue  # before v5.15 a barrier is uncolored instead (WORK_NO_COLOR), on any list
         if w.where == "inactive" or (w.is_barrier and w.where != "running"):
             ok = "INACTIVE" in w.flag_names
             if ok and not ix.keep_ok:
-                held += 1
+                yield HELD
                 continue
             yield Result("inactive.flag", partial(_work_object, w), "INACTIVE set",
                          ",".join(w.flag_names) or "no flags", ok)
-    yield from _held(held)
 
 
 def _node_index(ix, wq: Workqueue, p: Pwq) -> int | None:
@@ -409,18 +410,16 @@ def _node_sum(ix):
 
 @check("pwq.refcnt", "a pwq's refcount covers its slots, the items in flight on it and a pending mayday")
 def _refcnt(ix):
-    held = 0
     for wq in ix.snap.workqueues:
         for p in wq.pwqs:
             # Every queued, scheduled or running item holds a reference (insert_work() takes it).
             items = sum(1 for w in _items_of(ix, p) if w.where in _IN_POOL)
             need = p.slots + items + (1 if p.on_mayday else 0)
             if p.refcnt >= need and not ix.keep_ok:
-                held += 1
+                yield HELD
                 continue
             yield Result("pwq.refcnt", ix.pwq_object(wq, p), f">= {need} ({p.slots} slots, {items} items"
                          f"{', mayday' if p.on_mayday else ''})", str(p.refcnt), p.refcnt >= need)
-    yield from _held(held)
 
 
 #: Where an item's pwq comes from its data word or its worker's current_pwq (an inactive item is on its
@@ -543,17 +542,11 @@ def _read_complete(ix):
                      f"{len(ix.snap.warnings)} warning(s), none about a checked object", True)
 
 
-def _held(n: int) -> Iterator[int]:
-    """The count of objects a check found to hold without making their Results (see _Index.keep_ok)."""
-    if n:
-        yield n
-
-
 def evaluate(snap: Snapshot, only: set[str] | None = None, counts: Counter | None = None) -> list[Result]:
     """The results of the checks (``only``: of these).  Given ``counts``, only the results that do not
     hold are kept and ``counts`` counts all of them by check: a check of 100,000 items holds 300,000
-    results, which only ``check --all`` shows (the checks of thousands of objects then count the
-    objects that hold instead of making their Results)."""
+    results, which only ``check --all`` shows (the checks of thousands of objects then yield HELD for
+    an object that holds instead of making its Result)."""
     ix = _Index(snap, keep_ok=counts is None)
     out: list[Result] = []
     for name, (_, fn) in CHECKS.items():
@@ -562,13 +555,9 @@ def evaluate(snap: Snapshot, only: set[str] | None = None, counts: Counter | Non
         if counts is None:
             out.extend(fn(ix))
             continue
-        n = 0
-        for x in fn(ix):
-            if x.__class__ is int:
-                n += x
-            else:
-                n += 1
-                if not x.ok:
-                    out.append(x)
-        counts[name] += n
+        # Streamed in C: each result is counted (zip with a counter, which zip reads only after a result)
+        # and dropped unless it does not hold.
+        seen = count()
+        out.extend(filterfalse(attrgetter("ok"), map(itemgetter(0), zip(fn(ix), seen))))
+        counts[name] += next(seen)
     return out
